@@ -1,0 +1,311 @@
+"""The ``cvmatch`` command: build, inspect and query a cover index.
+
+Exit codes (also in ``cvmatch --help``):
+
+0  every photo was recognised (or the command succeeded)
+1  at least one photo matched no catalogue book
+2  the command line was wrong (unknown option, missing argument)
+3  bad input: a photo, catalogue or index file could not be used
+4  an unexpected internal error (please report it)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__, tuning
+from .catalogue import read_catalogue
+from .errors import CvmatchError
+from .features import PRESETS
+from .images import load_image
+from .matcher import CoverIndex
+from .storage import load_index, save_index
+
+EXIT_MATCH = 0
+EXIT_NO_MATCH = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_INTERNAL = 4
+
+#: Longest side of the picture written by ``match --draw``.
+DRAW_MAX_SIDE = 1600
+
+EPILOG = """\b
+Exit codes:
+  0  every photo was recognised, or the command succeeded
+  1  at least one photo matched no catalogue book
+  2  usage error
+  3  bad input (photo, catalogue or index file)
+  4  internal error
+"""
+
+
+class _OneLineErrors(click.Group):
+    """Turns cvmatch errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CvmatchError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as error:  # the promise is: never a traceback
+            click.echo(f"internal error: {type(error).__name__}: {error}", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+class _WarningFormatter(logging.Formatter):
+    def format(self, record):
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_output(verbose: bool) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    logger = logging.getLogger("cvmatch")
+    if not any(getattr(h, "_cvmatch_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_WarningFormatter())
+        handler._cvmatch_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@click.group(cls=_OneLineErrors, epilog=EPILOG)
+@click.version_option(__version__, prog_name="cvmatch")
+@click.option("-v", "--verbose", is_flag=True, help="Report more of what is done.")
+def main(verbose):
+    """Recognise books from phone photos of their covers."""
+    _setup_output(verbose)
+
+
+def _progress(total: int, label: str):
+    return click.progressbar(
+        length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
+    )
+
+
+def _count_images(catalogue) -> int:
+    return sum(len(entry.images) for entry in catalogue)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Index file to write (replaced atomically if it exists).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="rootsift",
+    show_default=True,
+    help="Local features: rootsift is more accurate, orb faster and smaller.",
+)
+@click.option(
+    "--branching",
+    type=click.IntRange(2, 1024),
+    default=tuning.VOCABULARY_BRANCHING,
+    show_default=True,
+    help="Vocabulary tree branching; up to branching^2 visual words.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Vocabulary seed.")
+@click.option(
+    "--jobs",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Processes for feature extraction (-1: one per core).",
+)
+def build(catalogue, output, preset, branching, seed, jobs):
+    """Build an index from a CATALOGUE CSV (columns id, image, title, ...)."""
+    entries = read_catalogue(catalogue)
+    with _progress(_count_images(entries), "Reading covers") as bar:
+        index = CoverIndex.build(
+            entries,
+            preset=preset,
+            branching=branching,
+            seed=seed,
+            n_jobs=jobs,
+            progress=lambda done: bar.update(done - bar.pos),
+        )
+    save_index(index, output)
+    click.echo(
+        f"indexed {len(index.covers)} covers of {len(index.books)} books "
+        f"({index.vocabulary.n_words} visual words, {preset}) into {output}"
+    )
+    for image, reason in index.skipped:
+        click.echo(f"skipped {image}: {reason}", err=True)
+
+
+@main.command(epilog=EPILOG)
+@click.argument(
+    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option(
+    "--top",
+    type=click.IntRange(0, 100),
+    default=0,
+    show_default=True,
+    help="Also show this many runners-up.",
+)
+@click.option(
+    "--draw",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the photo with the recognised cover outlined (one photo only).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help=f"Report no match below this confidence [default: {tuning.MIN_CONFIDENCE}].",
+)
+def match(index_file, photos, as_json, top, draw, min_confidence):
+    """Recognise the book in each PHOTO using the INDEX."""
+    if draw and len(photos) != 1:
+        raise click.UsageError("--draw takes exactly one photo")
+    index = load_index(index_file)
+    worst, reports = EXIT_MATCH, []
+    for photo in photos:
+        try:
+            result = index.match(photo, top=max(top, 1), min_confidence=min_confidence)
+        except CvmatchError as error:
+            worst = EXIT_BAD_INPUT
+            reports.append({"photo": str(photo), "error": str(error)})
+            if not as_json:
+                click.echo(f"error: {error}", err=True)
+            continue
+        if not result.matched:
+            worst = max(worst, EXIT_NO_MATCH)
+        report = result.to_dict()
+        report["runners_up"] = report["runners_up"][:top]
+        reports.append(report)
+        if not as_json:
+            click.echo(_describe_result(result, top))
+        if draw:
+            _draw(photo, result, draw)
+    if as_json:
+        click.echo(json.dumps(reports, ensure_ascii=False, indent=2))
+    sys.exit(worst)
+
+
+def _describe_result(result, top) -> str:
+    if result.matched:
+        book = result.book
+        author = f" by {book.author}" if book.author else ""
+        lines = [f"{result.photo}: {book.title}{author}"]
+        if book.goodreads_url:
+            lines.append(f"  {book.goodreads_url}")
+        lines.append(f"  confidence {result.confidence:.2f}, {result.inliers} inliers")
+    else:
+        lines = [f"{result.photo}: no match ({result.reason})"]
+    for candidate in result.runners_up[:top]:
+        lines.append(
+            f"  runner-up: {candidate.book.title} ({candidate.inliers} inliers, "
+            f"score {candidate.score:.3f})"
+        )
+    return "\n".join(lines)
+
+
+def _draw(photo, result, output: Path) -> None:
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    loaded = load_image(photo, DRAW_MAX_SIDE, colour=True)
+    canvas = np.ascontiguousarray(loaded.pixels)
+    if result.corners:
+        outline = (np.array(result.corners) * loaded.scale).round().astype(np.int32)
+        thickness = max(2, round(max(canvas.shape[:2]) / 300))
+        cv2.polylines(canvas, [outline], True, (0, 220, 0), thickness, cv2.LINE_AA)
+    try:
+        Image.fromarray(canvas).save(output)
+    except (OSError, ValueError) as error:
+        raise CvmatchError(f"{output}: cannot write the picture ({error})") from None
+
+
+@main.command(epilog=EPILOG)
+@click.argument(
+    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def info(index_file, as_json):
+    """Describe an INDEX: preset, vocabulary, books and covers."""
+    index = load_index(index_file)
+    summary = {
+        "index": str(index_file),
+        "size_bytes": index_file.stat().st_size,
+        "preset": index.preset.name,
+        "visual_words": index.vocabulary.n_words,
+        "books": len(index.books),
+        "covers": len(index.covers),
+        "descriptors": sum(len(cover.features) for cover in index.covers),
+        "skipped": [
+            {"image": image, "reason": reason} for image, reason in index.skipped
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    for key, value in summary.items():
+        if key != "skipped":
+            click.echo(f"{key.replace('_', ' ')}: {value}")
+    click.echo(f"skipped images: {len(index.skipped)}")
+    for image, reason in index.skipped:
+        click.echo(f"  {image}: {reason}")
+
+
+@main.command(epilog=EPILOG)
+@click.argument(
+    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--jobs",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Processes for feature extraction (-1: one per core).",
+)
+def add(index_file, catalogue, jobs):
+    """Add the books of a CATALOGUE CSV to an INDEX (same vocabulary)."""
+    index = load_index(index_file)
+    entries = read_catalogue(catalogue)
+    with _progress(_count_images(entries), "Reading covers") as bar:
+        added = index.add(
+            entries, n_jobs=jobs, progress=lambda done: bar.update(done - bar.pos)
+        )
+    save_index(index, index_file)
+    click.echo(f"added {added} covers; the index now holds {len(index.books)} books")
+
+
+@main.command(epilog=EPILOG)
+@click.argument(
+    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.argument("book_ids", metavar="ID...", nargs=-1, required=True)
+def remove(index_file, book_ids):
+    """Remove books from an INDEX by their catalogue ids."""
+    index = load_index(index_file)
+    removed = sum(index.remove(book_id) for book_id in book_ids)
+    save_index(index, index_file)
+    click.echo(
+        f"removed {len(book_ids)} books ({removed} covers); "
+        f"{len(index.books)} books remain"
+    )

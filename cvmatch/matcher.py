@@ -1,0 +1,459 @@
+"""Stage 6: the whole pipeline, a catalogue in and one title (or none) per photo out.
+
+:class:`CoverIndex` holds everything a query needs: the feature preset, the visual
+vocabulary, the inverted index, and each cover's keypoints and descriptors for
+verification. A query quantises the photo's descriptors, takes the covers with the best
+TF-IDF scores, verifies each with a homography, ranks books by verified inliers, and
+names the best book only when its evidence is strong and clearly ahead of the
+runner-up.
+
+How confident a match is
+------------------------
+With ``n1`` inliers for the best book and ``n2`` for the best other book::
+
+    confidence = (1 - n2 / n1) * (1 - exp(-n1 / STRONG_INLIERS))
+
+The first factor is the best book's lead over the runner-up: two different covers that
+both fit the photo (a series with a shared design, say) leave it near 0. The second
+grows with the amount of evidence: at ``STRONG_INLIERS`` inliers it is 0.63, at three
+times that 0.95. A result below ``MIN_INLIERS`` inliers or below the confidence
+threshold is no match. Persistence lives in :mod:`cvmatch.storage`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import tuning
+from .catalogue import Book, CatalogueEntry
+from .errors import ImageError, IndexStateError
+from .features import Features, extract_features, get_preset, matching_descriptors
+from .images import load_image
+from .inverted_index import InvertedIndex
+from .verification import verify
+from .vocabulary import Vocabulary
+
+logger = logging.getLogger("cvmatch")
+
+
+@dataclass(frozen=True)
+class Cover:
+    """One catalogue image of a book, with the features used to verify it."""
+
+    book_id: str
+    image: str
+    features: Features
+    words: np.ndarray
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A book that was considered for a photo.
+
+    Attributes
+    ----------
+    book : Book
+    cover : str
+        The catalogue image of the book that fitted best.
+    score : float
+        TF-IDF cosine similarity of that cover to the photo.
+    inliers : int
+        Verified correspondences (0 when verification rejected it).
+    corners : list of [x, y] or None
+        The cover's corners in original photo pixels (top-left, top-right,
+        bottom-right, bottom-left), when verified.
+    """
+
+    book: Book
+    cover: str
+    score: float
+    inliers: int
+    corners: list | None
+
+    def to_dict(self) -> dict:
+        """Return the candidate as plain JSON-ready values."""
+        return {
+            **self.book.to_dict(),
+            "cover": self.cover,
+            "score": round(float(self.score), 4),
+            "inliers": self.inliers,
+            "corners": self.corners,
+        }
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The answer for one photo.
+
+    Attributes
+    ----------
+    photo : str
+        The photo as given.
+    book : Book or None
+        The recognised book; None means no match.
+    confidence : float
+        0 to 1; see the module documentation for how it is computed.
+    inliers : int
+        Verified correspondences of the recognised cover (0 for no match).
+    corners : list of [x, y] or None
+        The recognised cover's corners in the photo's original pixels.
+    runners_up : list of Candidate
+        Other books considered, best first.
+    reason : str
+        For no match, why (too few features, no candidate verified, ambiguous...).
+    """
+
+    photo: str
+    book: Book | None
+    confidence: float
+    inliers: int
+    corners: list | None
+    runners_up: list = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def matched(self) -> bool:
+        """Whether a book was recognised."""
+        return self.book is not None
+
+    @property
+    def goodreads_url(self) -> str:
+        """The recognised book's Goodreads link, or empty."""
+        return self.book.goodreads_url if self.book else ""
+
+    def to_dict(self) -> dict:
+        """Return the result as plain JSON-ready values."""
+        return {
+            "photo": self.photo,
+            "matched": self.matched,
+            "book": self.book.to_dict() if self.book else None,
+            "confidence": round(float(self.confidence), 4),
+            "inliers": self.inliers,
+            "corners": self.corners,
+            "reason": self.reason,
+            "runners_up": [candidate.to_dict() for candidate in self.runners_up],
+        }
+
+
+def confidence_of(best_inliers: int, runner_up_inliers: int) -> float:
+    """Confidence of naming a book, from its inliers and the runner-up's.
+
+    Examples
+    --------
+    >>> round(confidence_of(80, 0), 2)
+    0.86
+    >>> confidence_of(30, 30)
+    0.0
+    """
+    if best_inliers <= 0:
+        return 0.0
+    lead = 1.0 - min(runner_up_inliers, best_inliers) / best_inliers
+    evidence = 1.0 - math.exp(-best_inliers / tuning.STRONG_INLIERS)
+    return lead * evidence
+
+
+def _cover_features(image_path, preset):
+    cover = load_image(
+        image_path, tuning.COVER_MAX_SIDE, min_side=tuning.COVER_MIN_SIDE
+    )
+    return extract_features(cover.pixels, preset, tuning.COVER_FEATURES)
+
+
+class CoverIndex:
+    """A searchable catalogue of book covers.
+
+    Build one with :meth:`build` from a catalogue, or load a saved one with
+    :func:`cvmatch.load_index`; then call :meth:`match` on photos.
+
+    Parameters
+    ----------
+    preset : str
+        Feature preset name, ``"rootsift"`` or ``"orb"``.
+    vocabulary : Vocabulary
+        A fitted vocabulary for that preset.
+
+    Attributes
+    ----------
+    books : dict
+        Book id to :class:`~cvmatch.catalogue.Book`.
+    covers : list of Cover
+        Every indexed cover image.
+    skipped : list of (str, str)
+        Cover images left out at build or add time, with the reason.
+
+    Examples
+    --------
+    >>> import cvmatch
+    >>> catalogue = cvmatch.read_catalogue("sample_covers/catalogue.csv")
+    >>> index = cvmatch.CoverIndex.build(catalogue[:10], preset="orb", branching=16)
+    >>> index.match("sample_covers/photos/query02.png").book.title
+    'Next'
+    """
+
+    def __init__(self, preset: str, vocabulary: Vocabulary):
+        self.preset = get_preset(preset)
+        self.vocabulary = vocabulary
+        self.books: dict[str, Book] = {}
+        self.covers: list[Cover] = []
+        self.skipped: list[tuple[str, str]] = []
+        self._inverted = InvertedIndex(vocabulary.n_words)
+
+    @classmethod
+    def build(
+        cls,
+        catalogue: list[CatalogueEntry],
+        preset: str = "rootsift",
+        branching: int = tuning.VOCABULARY_BRANCHING,
+        seed: int = 0,
+        n_jobs: int = 1,
+        progress=None,
+    ):
+        """Extract features from every cover, learn a vocabulary and index them.
+
+        Parameters
+        ----------
+        catalogue : list of CatalogueEntry
+            From :func:`cvmatch.read_catalogue`.
+        preset : str, optional
+            ``"rootsift"`` (more accurate) or ``"orb"`` (faster, smaller).
+        branching : int, optional
+            Shape of the vocabulary tree, which holds up to ``branching ** 2``
+            visual words (fewer for a small catalogue).
+        seed : int, optional
+            Seeds the vocabulary; the same catalogue and seed give the same index.
+        n_jobs : int, optional
+            Processes for feature extraction (-1: one per core).
+        progress : callable, optional
+            Called with the number of cover images done after each one.
+
+        Returns
+        -------
+        CoverIndex
+
+        Raises
+        ------
+        CvmatchError
+            No cover gave enough features, or too few for the vocabulary size.
+        """
+        feature_preset = get_preset(preset)
+        extracted = _extract_all(catalogue, feature_preset, n_jobs, progress)
+        return cls._from_extracted(extracted, preset, branching, seed)
+
+    @classmethod
+    def _from_extracted(cls, extracted, preset, branching, seed):
+        feature_preset = get_preset(preset)
+        usable = [
+            (entry, path, features)
+            for entry, path, features in extracted
+            if isinstance(features, Features) and len(features) >= tuning.MIN_FEATURES
+        ]
+        if not usable:
+            raise IndexStateError(
+                "no cover in the catalogue gave enough features to be indexed; "
+                "check that the images are real cover pictures"
+            )
+        descriptors = np.concatenate(
+            [features.descriptors for _, _, features in usable]
+        )
+        vocabulary = Vocabulary(feature_preset, branching=branching, seed=seed)
+        vocabulary.fit(descriptors)
+
+        index = cls(preset, vocabulary)
+        for entry, path, features in extracted:
+            if isinstance(features, Features) and len(features) < tuning.MIN_FEATURES:
+                features = (
+                    f"too few features ({len(features)}; {tuning.MIN_FEATURES} needed)"
+                )
+            if isinstance(features, str):
+                index.skipped.append((str(path), features))
+                logger.warning("cover %s left out: %s", path, features)
+                continue
+            index.books.setdefault(entry.book.id, entry.book)
+            index._add_cover(entry.book.id, str(path), features)
+        return index
+
+    def _add_cover(self, book_id: str, image: str, features: Features, words=None):
+        if words is None:
+            words = self.vocabulary.quantise(features.descriptors)
+        self.covers.append(Cover(book_id, image, features, words))
+        self._inverted.add(words)
+
+    def add(self, catalogue: list[CatalogueEntry], n_jobs: int = 1, progress=None):
+        """Add books to the index with the existing vocabulary (no retraining).
+
+        Raises
+        ------
+        IndexStateError
+            A book id is already in the index (remove it first to replace it).
+        """
+        for entry in catalogue:
+            if entry.book.id in self.books:
+                raise IndexStateError(
+                    f"book id {entry.book.id!r} is already in the index; "
+                    "remove it first to replace it"
+                )
+        added = 0
+        for entry, path, features in _extract_all(
+            catalogue, self.preset, n_jobs, progress
+        ):
+            if isinstance(features, Features) and len(features) < tuning.MIN_FEATURES:
+                features = (
+                    f"too few features ({len(features)}; {tuning.MIN_FEATURES} needed)"
+                )
+            if isinstance(features, str):
+                self.skipped.append((str(path), features))
+                logger.warning("cover %s left out: %s", path, features)
+                continue
+            self.books.setdefault(entry.book.id, entry.book)
+            self._add_cover(entry.book.id, str(path), features)
+            added += 1
+        return added
+
+    def remove(self, book_id: str) -> int:
+        """Remove a book and all its covers; return how many covers went.
+
+        Raises
+        ------
+        IndexStateError
+            No book has that id.
+        """
+        if book_id not in self.books:
+            raise IndexStateError(f"no book with id {book_id!r} in the index")
+        positions = [
+            i for i, cover in enumerate(self.covers) if cover.book_id == book_id
+        ]
+        for position in reversed(positions):
+            del self.covers[position]
+            self._inverted.remove(position)
+        del self.books[book_id]
+        return len(positions)
+
+    def match(self, photo, top: int = 5, min_confidence=None) -> MatchResult:
+        """Recognise the book in a photo.
+
+        Parameters
+        ----------
+        photo : str, os.PathLike, bytes or binary file object
+            The photo.
+        top : int, optional
+            How many runners-up to keep in the result.
+        min_confidence : float, optional
+            Report no match below this confidence; defaults to
+            :data:`cvmatch.tuning.MIN_CONFIDENCE`.
+
+        Returns
+        -------
+        MatchResult
+            ``result.book`` is None when no catalogue book is recognised.
+
+        Raises
+        ------
+        ImageError
+            The photo cannot be read.
+        """
+        name = os.fspath(photo) if isinstance(photo, (str, os.PathLike)) else "<image>"
+        loaded = load_image(photo, tuning.PHOTO_MAX_SIDE)
+        features = extract_features(loaded.pixels, self.preset, tuning.PHOTO_FEATURES)
+        if min_confidence is None:
+            min_confidence = tuning.MIN_CONFIDENCE
+        return self._match_features(name, features, loaded.scale, top, min_confidence)
+
+    def _match_features(self, name, features, scale, top, min_confidence):
+        if len(features) < tuning.MIN_FEATURES:
+            return MatchResult(
+                name,
+                None,
+                0.0,
+                0,
+                None,
+                [],
+                f"too few features in the photo ({len(features)}; "
+                f"{tuning.MIN_FEATURES} needed)",
+            )
+        if not self.covers:
+            return MatchResult(name, None, 0.0, 0, None, [], "the index is empty")
+
+        words = self.vocabulary.quantise(features.descriptors)
+        scores = self._inverted.scores(words)
+        count = min(tuning.CANDIDATES, len(scores))
+        shortlist = np.argpartition(-scores, count - 1)[:count]
+        shortlist = shortlist[np.argsort(-scores[shortlist], kind="stable")]
+
+        photo_descriptors = matching_descriptors(features.descriptors, self.preset)
+        best_by_book: dict[str, Candidate] = {}
+        for position in shortlist:
+            cover = self.covers[position]
+            verification = verify(
+                features,
+                photo_descriptors,
+                cover.features,
+                matching_descriptors(cover.features.descriptors, self.preset),
+                self.preset,
+                tuning.MIN_INLIERS,
+            )
+            corners = None
+            if verification.corners is not None:
+                corners = (verification.corners / scale).round(1).tolist()
+            candidate = Candidate(
+                book=self.books[cover.book_id],
+                cover=cover.image,
+                score=float(scores[position]),
+                inliers=verification.inliers,
+                corners=corners,
+            )
+            known = best_by_book.get(cover.book_id)
+            if known is None or candidate.inliers > known.inliers:
+                best_by_book[cover.book_id] = candidate
+
+        ranked = sorted(
+            best_by_book.values(), key=lambda c: (c.inliers, c.score), reverse=True
+        )
+        best, others = ranked[0], ranked[1:]
+        runner_up = others[0].inliers if others else 0
+        confidence = confidence_of(best.inliers, runner_up)
+        if best.inliers < tuning.MIN_INLIERS:
+            reason = (
+                "no catalogue cover verified"
+                if best.inliers == 0
+                else f"too few inliers ({best.inliers}; {tuning.MIN_INLIERS} needed)"
+            )
+            return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
+        if confidence < min_confidence:
+            reason = f"ambiguous: confidence {confidence:.2f} below {min_confidence}"
+            return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
+        return MatchResult(
+            name, best.book, confidence, best.inliers, best.corners, others[:top], ""
+        )
+
+
+def _features_or_reason(image_path, preset):
+    try:
+        return _cover_features(image_path, preset)
+    except ImageError as error:
+        return str(error)
+
+
+def _extract_all(catalogue, preset, n_jobs, progress):
+    jobs = [(entry, path) for entry in catalogue for path in entry.images]
+    if n_jobs == 1:
+        results = []
+        for done, (entry, path) in enumerate(jobs, 1):
+            results.append((entry, path, _features_or_reason(path, preset)))
+            if progress:
+                progress(done)
+        return results
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)
+    features = parallel(delayed(_features_or_reason)(path, preset) for _, path in jobs)
+    results = []
+    for done, ((entry, path), found) in enumerate(zip(jobs, features), 1):
+        results.append((entry, path, found))
+        if progress:
+            progress(done)
+    return results

@@ -1,0 +1,134 @@
+"""Stage 5: a photo and one candidate cover in, verified correspondences out.
+
+Descriptors of the photo are matched to those of the cover with Lowe's ratio test, and
+a homography (the perspective mapping of a flat cover into the photo) is fitted to the
+matches with RANSAC. Fits that no real photo of a flat cover could give are rejected:
+an outline that is not convex, a tiny outline, extreme stretching, or inliers bunched in
+one small patch. Next stage: :mod:`cvmatch.matcher`, which ranks candidates by inliers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import tuning
+from .features import FeaturePreset
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Outcome of checking one candidate cover against a photo.
+
+    Attributes
+    ----------
+    inliers : int
+        Correspondences consistent with the homography; 0 when rejected.
+    matches : int
+        Correspondences that passed the ratio test.
+    corners : numpy.ndarray or None
+        ``(4, 2)`` float32 corners of the cover in the photo's working pixels
+        (top-left, top-right, bottom-right, bottom-left), or None when rejected.
+    reason : str
+        Why the candidate was rejected, empty when it was not.
+    """
+
+    inliers: int
+    matches: int
+    corners: np.ndarray | None
+    reason: str = ""
+
+
+def _matcher(preset: FeaturePreset):
+    norm = cv2.NORM_HAMMING if preset.binary else cv2.NORM_L2
+    return cv2.BFMatcher(norm, crossCheck=False)
+
+
+def ratio_matches(photo_descriptors, cover_descriptors, preset: FeaturePreset):
+    """Return ``(photo_indices, cover_indices)`` of matches passing the ratio test."""
+    if len(photo_descriptors) < 2 or len(cover_descriptors) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = _matcher(preset).knnMatch(photo_descriptors, cover_descriptors, k=2)
+    photo_indices, cover_indices = [], []
+    for pair in pairs:
+        if len(pair) == 2 and pair[0].distance < tuning.RATIO_TEST * pair[1].distance:
+            photo_indices.append(pair[0].queryIdx)
+            cover_indices.append(pair[0].trainIdx)
+    return np.array(photo_indices, np.int64), np.array(cover_indices, np.int64)
+
+
+def _is_convex(quad: np.ndarray) -> bool:
+    edges = np.roll(quad, -1, axis=0) - quad
+    following = np.roll(edges, -1, axis=0)
+    turns = edges[:, 0] * following[:, 1] - edges[:, 1] * following[:, 0]
+    return bool(np.all(turns > 0) or np.all(turns < 0))
+
+
+def _outline_problem(quad, photo_size) -> str:
+    if not np.all(np.isfinite(quad)):
+        return "degenerate homography"
+    if not _is_convex(quad):
+        return "outline not convex"
+    area = cv2.contourArea(quad.astype(np.float32))
+    if area < tuning.MIN_COVER_AREA * photo_size[0] * photo_size[1]:
+        return "outline too small"
+    sides = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
+    for first, second in ((sides[0], sides[2]), (sides[1], sides[3])):
+        if max(first, second) > tuning.MAX_SIDE_RATIO * max(min(first, second), 1e-6):
+            return "outline too stretched"
+    return ""
+
+
+def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inliers):
+    """Check geometrically whether a candidate cover appears in a photo.
+
+    Parameters
+    ----------
+    photo, cover : cvmatch.features.Features
+        Keypoints (and image sizes) of the photo and of the candidate cover.
+    photo_descriptors, cover_descriptors : numpy.ndarray
+        Their descriptors as returned by
+        :func:`cvmatch.features.matching_descriptors`.
+    preset : cvmatch.features.FeaturePreset
+    min_inliers : int
+        Fewer ratio-test matches than this are not worth a RANSAC fit.
+
+    Returns
+    -------
+    Verification
+    """
+    photo_indices, cover_indices = ratio_matches(
+        photo_descriptors, cover_descriptors, preset
+    )
+    matches = len(photo_indices)
+    if matches < max(min_inliers, 4):
+        return Verification(0, matches, None, "too few matches")
+
+    cover_points = cover.keypoints[cover_indices]
+    photo_points = photo.keypoints[photo_indices]
+    homography, mask = cv2.findHomography(
+        cover_points,
+        photo_points,
+        cv2.RANSAC,
+        tuning.RANSAC_REPROJECTION_ERROR,
+        maxIters=tuning.RANSAC_MAX_ITERATIONS,
+        confidence=tuning.RANSAC_CONFIDENCE,
+    )
+    if homography is None:
+        return Verification(0, matches, None, "no homography")
+    inlier_mask = mask.ravel().astype(bool)
+    inliers = int(inlier_mask.sum())
+
+    width, height = cover.image_size
+    outline = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    quad = cv2.perspectiveTransform(outline[np.newaxis], homography)[0]
+    problem = _outline_problem(quad, photo.image_size)
+    if not problem and inliers >= 3:
+        hull = cv2.convexHull(cover_points[inlier_mask].astype(np.float32))
+        if cv2.contourArea(hull) < tuning.MIN_INLIER_SPREAD * width * height:
+            problem = "inliers bunched together"
+    if problem:
+        return Verification(0, matches, None, problem)
+    return Verification(inliers, matches, quad, "")
