@@ -14,6 +14,8 @@ Next stage: :mod:`cvmatch.verification`.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy import sparse
 
@@ -26,7 +28,8 @@ class InvertedIndex:
     """TF-IDF postings of visual words, one document per catalogue cover.
 
     Documents are numbered in the order they are added; :meth:`remove` renumbers the
-    ones after it, as deleting from a list does.
+    ones after it, as deleting from a list does. :meth:`scores` may be called from
+    several threads at once; :meth:`add` and :meth:`remove` may not run alongside it.
 
     Parameters
     ----------
@@ -48,8 +51,8 @@ class InvertedIndex:
         self.n_words = n_words
         self._counts = sparse.csr_matrix((0, n_words), dtype=np.float32)
         self._pending: list[np.ndarray] = []
-        self._postings = None
-        self._idf = None
+        self._weights = None  # (postings, idf), built on first use after a change
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._counts.shape[0] + len(self._pending)
@@ -57,7 +60,7 @@ class InvertedIndex:
     def add(self, words: np.ndarray) -> None:
         """Add one cover, given the visual word of each of its descriptors."""
         self._pending.append(np.asarray(words, dtype=np.int64))
-        self._postings = None
+        self._weights = None
 
     def remove(self, position: int) -> None:
         """Remove the cover at ``position``; later covers move down by one."""
@@ -65,7 +68,7 @@ class InvertedIndex:
         keep = np.ones(counts.shape[0], bool)
         keep[position] = False
         self._counts = counts[keep]
-        self._postings = None
+        self._weights = None
 
     def counts(self) -> sparse.csr_matrix:
         """Return the ``(covers, words)`` matrix of raw word counts."""
@@ -84,20 +87,24 @@ class InvertedIndex:
         index._counts = sparse.csr_matrix(counts, dtype=np.float32)
         return index
 
-    def _prepare(self) -> None:
-        counts = self.counts()
-        n_covers = counts.shape[0]
-        covers_with_word = np.bincount(counts.indices, minlength=self.n_words)
-        # A word in no cover gets weight 0: it cannot tell covers apart.
-        self._idf = np.where(
-            covers_with_word > 0,
-            np.log((n_covers + 1) / np.maximum(covers_with_word, 1)),
-            0.0,
-        ).astype(np.float32)
-        weighted = sparse.csr_matrix(counts.multiply(self._idf[np.newaxis, :]))
-        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-        weighted = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
-        self._postings = sparse.csc_matrix(weighted, dtype=np.float32)
+    def _prepare(self):
+        with self._lock:
+            if self._weights is not None:
+                return self._weights
+            counts = self.counts()
+            n_covers = counts.shape[0]
+            covers_with_word = np.bincount(counts.indices, minlength=self.n_words)
+            # A word in no cover gets weight 0: it cannot tell covers apart.
+            idf = np.where(
+                covers_with_word > 0,
+                np.log((n_covers + 1) / np.maximum(covers_with_word, 1)),
+                0.0,
+            ).astype(np.float32)
+            weighted = sparse.csr_matrix(counts.multiply(idf[np.newaxis, :]))
+            norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+            weighted = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
+            self._weights = (sparse.csc_matrix(weighted, dtype=np.float32), idf)
+            return self._weights
 
     def scores(self, words: np.ndarray) -> np.ndarray:
         """Cosine similarity between a photo's bag of words and every cover.
@@ -107,15 +114,14 @@ class InvertedIndex:
         numpy.ndarray
             One finite float32 score per cover, between 0 and 1.
         """
-        if self._postings is None:
-            self._prepare()
-        n_covers = self._postings.shape[0]
+        postings, idf = self._weights or self._prepare()
+        n_covers = postings.shape[0]
         if n_covers == 0 or len(words) == 0:
             return np.zeros(n_covers, np.float32)
         present, repeats = np.unique(words, return_counts=True)
-        query = repeats.astype(np.float32) * self._idf[present]
+        query = repeats.astype(np.float32) * idf[present]
         norm = float(np.linalg.norm(query))
         if norm == 0.0:
             return np.zeros(n_covers, np.float32)
-        columns = self._postings[:, present]
+        columns = postings[:, present]
         return np.asarray(columns @ (query / norm)).ravel().astype(np.float32)
