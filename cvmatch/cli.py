@@ -69,13 +69,26 @@ class _WarningFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is at that moment, so a command run
+    again in the same process (as test runners do) does not write to an old stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _setup_output(verbose: bool) -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     logger = logging.getLogger("cvmatch")
     if not any(getattr(h, "_cvmatch_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(_WarningFormatter())
         handler._cvmatch_cli = True
         logger.addHandler(handler)
@@ -229,7 +242,7 @@ def _draw(photo, result, output: Path) -> None:
     from PIL import Image
 
     loaded = load_image(photo, DRAW_MAX_SIDE, colour=True)
-    canvas = np.ascontiguousarray(loaded.pixels)
+    canvas = np.array(loaded.pixels)  # a writable copy: decoded pixels may be read-only
     if result.corners:
         outline = (np.array(result.corners) * loaded.scale).round().astype(np.int32)
         thickness = max(2, round(max(canvas.shape[:2]) / 300))

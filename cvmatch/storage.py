@@ -36,12 +36,15 @@ import numpy as np
 
 from .catalogue import Book
 from .errors import IndexFormatError, IndexStateError
-from .features import Features, get_preset
+from .features import PRESETS, Features, get_preset
 from .matcher import CoverIndex
 from .vocabulary import Vocabulary
 
 FORMAT_NAME = "cvmatch-index"
 FORMAT_VERSION = 1
+
+#: The first bytes of every file that :func:`numpy.savez` writes (a ZIP local header).
+_ZIP_SIGNATURE = b"PK\x03\x04"
 
 _ARRAYS = (
     "metadata",
@@ -176,6 +179,18 @@ def load_index(path) -> CoverIndex:
     if not path.is_file():
         raise IndexFormatError(f"{path}: no such index file")
     try:
+        with path.open("rb") as handle:
+            signature = handle.read(len(_ZIP_SIGNATURE))
+    except OSError as error:
+        raise IndexFormatError(f"{path}: cannot be read ({error.strerror})") from None
+    if signature != _ZIP_SIGNATURE:
+        # Not even a ZIP archive (a .npy, a pickle, random bytes): say so, rather than
+        # pass on NumPy's advice to load the file with pickling enabled.
+        raise IndexFormatError(
+            f"{path}: not a cvmatch index (not a ZIP archive of arrays); "
+            "build one with 'cvmatch build'"
+        )
+    try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in _ARRAYS if name not in archive.files]
             if missing:
@@ -186,6 +201,11 @@ def load_index(path) -> CoverIndex:
             arrays = {name: archive[name] for name in _ARRAYS}
     except IndexFormatError:
         raise
+    except MemoryError as error:
+        raise IndexFormatError(
+            f"{path}: an array in the index declares more data than fits in memory "
+            f"({_short(error)}); if it is damaged, rebuild it with 'cvmatch build'"
+        ) from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
         raise IndexFormatError(
             f"{path}: not a cvmatch index, or a damaged one ({_short(error)}); "
@@ -215,6 +235,11 @@ def _from_arrays(arrays: dict) -> CoverIndex:
         raise IndexFormatError(
             f"index format version {version!r} is newer than this cvmatch reads "
             f"({FORMAT_VERSION}); upgrade cvmatch or rebuild the index"
+        )
+    if metadata.get("preset") not in PRESETS:
+        raise IndexFormatError(
+            f"unknown feature preset {metadata.get('preset')!r}; the index is damaged "
+            "or from another cvmatch version; rebuild it with 'cvmatch build'"
         )
     preset = get_preset(metadata["preset"])
     vocabulary = Vocabulary.from_arrays(
