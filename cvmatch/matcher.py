@@ -35,7 +35,7 @@ from .errors import ImageError, IndexStateError
 from .features import Features, extract_features, get_preset, matching_descriptors
 from .images import load_image
 from .inverted_index import InvertedIndex
-from .verification import verify
+from .verification import unique_words, verify, word_inliers
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger("cvmatch")
@@ -158,10 +158,23 @@ def confidence_of(best_inliers: int, runner_up_inliers: int) -> float:
 
 
 def _cover_features(image_path, preset):
-    cover = load_image(
-        image_path, tuning.COVER_MAX_SIDE, min_side=tuning.COVER_MIN_SIDE
-    )
-    return extract_features(cover.pixels, preset, tuning.COVER_FEATURES)
+    """Features of one catalogue cover, or the reason it cannot be indexed."""
+    try:
+        cover = load_image(
+            image_path, tuning.COVER_MAX_SIDE, min_side=tuning.COVER_MIN_SIDE
+        )
+    except ImageError as error:
+        return str(error)
+    width, height = cover.original_size
+    if min(width, height) < tuning.COVER_MIN_NATIVE_SIDE:
+        return (
+            f"too small ({width}x{height} pixels; covers need at least "
+            f"{tuning.COVER_MIN_NATIVE_SIDE} on each side)"
+        )
+    features = extract_features(cover.pixels, preset, tuning.COVER_FEATURES)
+    if len(features) < tuning.MIN_FEATURES:
+        return f"too few features ({len(features)}; {tuning.MIN_FEATURES} needed)"
+    return features
 
 
 class CoverIndex:
@@ -238,7 +251,7 @@ class CoverIndex:
         Raises
         ------
         CvmatchError
-            No cover gave enough features, or too few for the vocabulary size.
+            No cover in the catalogue could be indexed.
         """
         feature_preset = get_preset(preset)
         extracted = _extract_all(catalogue, feature_preset, n_jobs, progress)
@@ -246,36 +259,31 @@ class CoverIndex:
 
     @classmethod
     def _from_extracted(cls, extracted, preset, branching, seed):
-        feature_preset = get_preset(preset)
         usable = [
-            (entry, path, features)
-            for entry, path, features in extracted
-            if isinstance(features, Features) and len(features) >= tuning.MIN_FEATURES
+            features for _, _, features in extracted if isinstance(features, Features)
         ]
         if not usable:
             raise IndexStateError(
-                "no cover in the catalogue gave enough features to be indexed; "
-                "check that the images are real cover pictures"
+                "no cover in the catalogue could be indexed (each was unreadable, too "
+                "small or too plain); check that the images are real cover pictures"
             )
-        descriptors = np.concatenate(
-            [features.descriptors for _, _, features in usable]
-        )
-        vocabulary = Vocabulary(feature_preset, branching=branching, seed=seed)
-        vocabulary.fit(descriptors)
+        descriptors = np.concatenate([features.descriptors for features in usable])
+        vocabulary = Vocabulary(get_preset(preset), branching=branching, seed=seed)
+        index = cls(preset, vocabulary.fit(descriptors))
+        index._index_extracted(extracted)
+        return index
 
-        index = cls(preset, vocabulary)
+    def _index_extracted(self, extracted) -> int:
+        added = 0
         for entry, path, features in extracted:
-            if isinstance(features, Features) and len(features) < tuning.MIN_FEATURES:
-                features = (
-                    f"too few features ({len(features)}; {tuning.MIN_FEATURES} needed)"
-                )
             if isinstance(features, str):
-                index.skipped.append((str(path), features))
+                self.skipped.append((str(path), features))
                 logger.warning("cover %s left out: %s", path, features)
                 continue
-            index.books.setdefault(entry.book.id, entry.book)
-            index._add_cover(entry.book.id, str(path), features)
-        return index
+            self.books.setdefault(entry.book.id, entry.book)
+            self._add_cover(entry.book.id, str(path), features)
+            added += 1
+        return added
 
     def _add_cover(self, book_id: str, image: str, features: Features, words=None):
         if words is None:
@@ -285,6 +293,13 @@ class CoverIndex:
 
     def add(self, catalogue: list[CatalogueEntry], n_jobs: int = 1, progress=None):
         """Add books to the index with the existing vocabulary (no retraining).
+
+        Cover images that cannot be indexed are listed in :attr:`skipped`.
+
+        Returns
+        -------
+        int
+            The number of cover images added.
 
         Raises
         ------
@@ -297,22 +312,8 @@ class CoverIndex:
                     f"book id {entry.book.id!r} is already in the index; "
                     "remove it first to replace it"
                 )
-        added = 0
-        for entry, path, features in _extract_all(
-            catalogue, self.preset, n_jobs, progress
-        ):
-            if isinstance(features, Features) and len(features) < tuning.MIN_FEATURES:
-                features = (
-                    f"too few features ({len(features)}; {tuning.MIN_FEATURES} needed)"
-                )
-            if isinstance(features, str):
-                self.skipped.append((str(path), features))
-                logger.warning("cover %s left out: %s", path, features)
-                continue
-            self.books.setdefault(entry.book.id, entry.book)
-            self._add_cover(entry.book.id, str(path), features)
-            added += 1
-        return added
+        extracted = _extract_all(catalogue, self.preset, n_jobs, progress)
+        return self._index_extracted(extracted)
 
     def remove(self, book_id: str) -> int:
         """Remove a book and all its covers; return how many covers went.
@@ -384,9 +385,21 @@ class CoverIndex:
         shortlist = np.argpartition(-scores, count - 1)[:count]
         shortlist = shortlist[np.argsort(-scores[shortlist], kind="stable")]
 
+        photo_unique = unique_words(words)
+        quick = [
+            word_inliers(
+                features.keypoints,
+                photo_unique,
+                self.covers[position].features.keypoints,
+                unique_words(self.covers[position].words),
+            )
+            for position in shortlist
+        ]
+        order = np.argsort(-np.array(quick), kind="stable")[: tuning.VERIFIED]
+
         photo_descriptors = matching_descriptors(features.descriptors, self.preset)
         best_by_book: dict[str, Candidate] = {}
-        for position in shortlist:
+        for position in shortlist[order]:
             cover = self.covers[position]
             verification = verify(
                 features,
@@ -431,26 +444,19 @@ class CoverIndex:
         )
 
 
-def _features_or_reason(image_path, preset):
-    try:
-        return _cover_features(image_path, preset)
-    except ImageError as error:
-        return str(error)
-
-
 def _extract_all(catalogue, preset, n_jobs, progress):
     jobs = [(entry, path) for entry in catalogue for path in entry.images]
     if n_jobs == 1:
         results = []
         for done, (entry, path) in enumerate(jobs, 1):
-            results.append((entry, path, _features_or_reason(path, preset)))
+            results.append((entry, path, _cover_features(path, preset)))
             if progress:
                 progress(done)
         return results
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)
-    features = parallel(delayed(_features_or_reason)(path, preset) for _, path in jobs)
+    features = parallel(delayed(_cover_features)(path, preset) for _, path in jobs)
     results = []
     for done, ((entry, path), found) in enumerate(zip(jobs, features), 1):
         results.append((entry, path, found))

@@ -20,10 +20,15 @@ COVER_MAX_SIDE = 800
 #: of the detector fire on title lettering.
 COVER_MIN_SIDE = 400
 
+#: Catalogue images smaller than this on either side are left out of the index: what
+#: enlarging them would show is blur, and features found in blur match nothing real.
+COVER_MIN_NATIVE_SIDE = 100
+
 #: Images that declare more pixels than this are refused before they are decoded. It is
-#: well above any phone camera (a 108-megapixel sensor stays under it) and well below
-#: what a small, deliberately crafted file can make a decoder allocate.
-MAX_IMAGE_PIXELS = 200_000_000
+#: above any phone camera (a 108-megapixel sensor stays under it), far below what a
+#: small, deliberately crafted file can make a decoder allocate, and below Pillow's own
+#: limit, so that this check is the one that speaks.
+MAX_IMAGE_PIXELS = 150_000_000
 
 # --- Features ------------------------------------------------------------------------
 
@@ -55,10 +60,15 @@ QUANTISE_BLOCK = 4096
 
 # --- Retrieval -----------------------------------------------------------------------
 
-#: Covers, best first by TF-IDF score, that are checked geometrically for each photo.
-#: Verification dominates query time, so this trades speed against the chance that the
-#: right cover ranks below it by words alone.
-CANDIDATES = 20
+#: Covers, best first by TF-IDF score, that are checked for each photo with the cheap
+#: word-based homography of :func:`cvmatch.verification.word_inliers`. Retrieval by
+#: words alone often ranks the right cover below look-alikes; this check costs well
+#: under a millisecond a cover, so a long shortlist is affordable.
+CANDIDATES = 50
+
+#: Of those, the covers with the most word inliers that get the full, ratio-tested
+#: verification, which costs a few milliseconds each.
+VERIFIED = 6
 
 # --- Verification --------------------------------------------------------------------
 
@@ -70,8 +80,9 @@ RATIO_TEST = 0.8
 #: cover keypoint and where its match lies, for the pair to count as an inlier.
 RANSAC_REPROJECTION_ERROR = 5.0
 
-#: RANSAC iterations and confidence (OpenCV's defaults would stop far sooner on a
-#: mostly-wrong set of correspondences, which is the usual case for a wrong candidate).
+#: RANSAC iterations and confidence. The fit is OpenCV's USAC with MAGSAC++ scoring,
+#: whose early rejection of hopeless models makes a wrong candidate cost well under a
+#: millisecond where classic RANSAC would run all its iterations.
 RANSAC_MAX_ITERATIONS = 2000
 RANSAC_CONFIDENCE = 0.995
 
@@ -104,3 +115,12 @@ STRONG_INLIERS = 40
 
 #: Confidence below which :meth:`cvmatch.CoverIndex.match` reports no match.
 MIN_CONFIDENCE = 0.3
+
+#: Covers in a series share their design: the author's name in the same lettering at
+#: the same place, the publisher's banner. A photo of one can fit another with many
+#: inliers, all in that shared band. So the cover is cut into a grid of this many rows
+#: and columns, and the inliers must reach...
+COVERAGE_GRID = 4
+
+#: ...at least this share of the cells that hold any of the cover's keypoints.
+MIN_COVERAGE = 0.0

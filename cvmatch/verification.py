@@ -31,6 +31,8 @@ class Verification:
     corners : numpy.ndarray or None
         ``(4, 2)`` float32 corners of the cover in the photo's working pixels
         (top-left, top-right, bottom-right, bottom-left), or None when rejected.
+    coverage : float
+        Share of the cover's textured grid cells that hold at least one inlier.
     reason : str
         Why the candidate was rejected, empty when it was not.
     """
@@ -38,7 +40,42 @@ class Verification:
     inliers: int
     matches: int
     corners: np.ndarray | None
+    coverage: float = 0.0
     reason: str = ""
+
+
+def unique_words(words: np.ndarray):
+    """Return the words that occur exactly once, and the keypoint holding each."""
+    values, first, counts = np.unique(words, return_index=True, return_counts=True)
+    once = counts == 1
+    return values[once], first[once]
+
+
+def word_inliers(photo_keypoints, photo_unique, cover_keypoints, cover_unique) -> int:
+    """Count inliers of a homography fitted to shared visual words; a cheap pre-check.
+
+    Two keypoints with the same visual word form a tentative correspondence. Only
+    words that occur once in each image are used (from :func:`unique_words`): repeated
+    texture and the letters of a title would otherwise pair every occurrence with
+    every other. The count ranks shortlisted covers so that only the most promising
+    go through the full, ratio-tested :func:`verify`.
+    """
+    photo_words, photo_positions = photo_unique
+    cover_words, cover_positions = cover_unique
+    _, in_photo, in_cover = np.intersect1d(
+        photo_words, cover_words, assume_unique=True, return_indices=True
+    )
+    if len(in_photo) < 4:
+        return 0
+    _, mask = cv2.findHomography(
+        cover_keypoints[cover_positions[in_cover]],
+        photo_keypoints[photo_positions[in_photo]],
+        cv2.USAC_MAGSAC,
+        tuning.RANSAC_REPROJECTION_ERROR,
+        maxIters=tuning.RANSAC_MAX_ITERATIONS,
+        confidence=tuning.RANSAC_CONFIDENCE,
+    )
+    return 0 if mask is None else int(mask.sum())
 
 
 def _matcher(preset: FeaturePreset):
@@ -104,20 +141,20 @@ def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inlie
     )
     matches = len(photo_indices)
     if matches < max(min_inliers, 4):
-        return Verification(0, matches, None, "too few matches")
+        return Verification(0, matches, None, 0.0, "too few matches")
 
     cover_points = cover.keypoints[cover_indices]
     photo_points = photo.keypoints[photo_indices]
     homography, mask = cv2.findHomography(
         cover_points,
         photo_points,
-        cv2.RANSAC,
+        cv2.USAC_MAGSAC,
         tuning.RANSAC_REPROJECTION_ERROR,
         maxIters=tuning.RANSAC_MAX_ITERATIONS,
         confidence=tuning.RANSAC_CONFIDENCE,
     )
     if homography is None:
-        return Verification(0, matches, None, "no homography")
+        return Verification(0, matches, None, 0.0, "no homography")
     inlier_mask = mask.ravel().astype(bool)
     inliers = int(inlier_mask.sum())
 
@@ -129,6 +166,24 @@ def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inlie
         hull = cv2.convexHull(cover_points[inlier_mask].astype(np.float32))
         if cv2.contourArea(hull) < tuning.MIN_INLIER_SPREAD * width * height:
             problem = "inliers bunched together"
+    coverage = _coverage(cover.keypoints, cover_points[inlier_mask], cover.image_size)
+    if not problem and coverage < tuning.MIN_COVERAGE:
+        problem = f"inliers cover too little of the cover ({coverage:.2f})"
     if problem:
-        return Verification(0, matches, None, problem)
-    return Verification(inliers, matches, quad, "")
+        return Verification(0, matches, None, coverage, problem)
+    return Verification(inliers, matches, quad, coverage, "")
+
+
+def _cells(points: np.ndarray, size) -> set:
+    width, height = size
+    grid = tuning.COVERAGE_GRID
+    columns = np.clip((points[:, 0] * grid / width).astype(int), 0, grid - 1)
+    rows = np.clip((points[:, 1] * grid / height).astype(int), 0, grid - 1)
+    return set((rows * grid + columns).tolist())
+
+
+def _coverage(keypoints: np.ndarray, inlier_points: np.ndarray, size) -> float:
+    textured = _cells(keypoints, size)
+    if not textured:
+        return 0.0
+    return len(_cells(inlier_points, size) & textured) / len(textured)

@@ -39,7 +39,10 @@ def _kmeans(vectors: np.ndarray, n_centres: int, seed: int) -> np.ndarray:
     if len(distinct) <= n_centres:
         return distinct.astype(np.float32)
     kmeans = KMeans(n_clusters=n_centres, n_init=1, max_iter=60, random_state=seed)
-    return kmeans.fit(vectors).cluster_centers_.astype(np.float32)
+    # In float64 scikit-learn computes distances with one matrix product; in float32
+    # it copies every block to float64 first, which makes k-means several times slower.
+    kmeans.fit(vectors.astype(np.float64))
+    return kmeans.cluster_centers_.astype(np.float32)
 
 
 def _nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
