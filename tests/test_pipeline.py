@@ -1,0 +1,195 @@
+"""The recognition pipeline end to end on real covers and real phone photos."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import QUERY_BOOKS, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
+
+import cvmatch
+from cvmatch.features import PRESETS, extract_features
+from cvmatch.images import load_image
+from cvmatch.vocabulary import Vocabulary
+
+
+@pytest.mark.parametrize("stem", sorted(QUERY_BOOKS), ids=sorted(QUERY_BOOKS))
+def test_every_sample_photo_names_its_book(sample_index, stem):
+    """Each bundled phone photo is recognised as the book it shows, with its link."""
+    book_id, title = QUERY_BOOKS[stem]
+    result = sample_index.match(SAMPLE_PHOTOS / f"{stem}.png", top=3)
+    assert result.matched, result.reason
+    assert (result.book.id, result.book.title) == (book_id, title)
+    assert result.goodreads_url.startswith("https://www.goodreads.com/book/show/")
+    assert result.inliers >= 15
+    assert 0.3 <= result.confidence <= 1.0
+    assert all(candidate.book.id != book_id for candidate in result.runners_up)
+
+
+def test_rootsift_preset_recognises_sample_photos(sample_catalogue):
+    """The RootSIFT preset names the right book too (on a part of the catalogue)."""
+    wanted = {QUERY_BOOKS[stem][0] for stem in ("query02", "query03", "query04")}
+    catalogue = [entry for entry in sample_catalogue if entry.book.id in wanted] + [
+        entry for entry in sample_catalogue[20:30]
+    ]
+    index = cvmatch.CoverIndex.build(catalogue, preset="rootsift", branching=32)
+    for stem in ("query02", "query03", "query04"):
+        result = index.match(SAMPLE_PHOTOS / f"{stem}.png")
+        assert result.matched and result.book.id == QUERY_BOOKS[stem][0], stem
+
+
+def test_corners_outline_the_cover_inside_the_photo(sample_index):
+    """The recognised cover's four corners lie in the photo, in original pixels."""
+    photo = SAMPLE_PHOTOS / "query03.png"
+    result = sample_index.match(photo)
+    width, height = load_image(photo, max_side=10_000).original_size
+    corners = np.array(result.corners)
+    assert corners.shape == (4, 2)
+    # The photo shows the whole cover with a margin, so the corners are near the
+    # image but not all on its border, and the outline covers a good part of it.
+    assert np.all(corners > -0.1 * width) and np.all(corners < 1.1 * max(width, height))
+    area = 0.5 * abs(
+        np.dot(corners[:, 0], np.roll(corners[:, 1], 1))
+        - np.dot(corners[:, 1], np.roll(corners[:, 0], 1))
+    )
+    assert 0.2 * width * height < area < 1.2 * width * height
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "photos/not_in_catalogue/hp.jpeg",
+        "photos/not_in_catalogue/scar.jpeg",
+        "distractors/skimage/astronaut.png",
+        "distractors/skimage/text.png",
+    ],
+    ids=["unknown-book-hp", "unknown-book-scar", "astronaut", "text"],
+)
+def test_photos_of_other_things_get_no_title(sample_index, shared_data, relative):
+    """A book that is not in the catalogue, or no book at all, gets no title."""
+    result = sample_index.match(shared_data / relative)
+    assert not result.matched
+    assert result.book is None and result.reason
+
+
+def test_save_and_load_keep_every_answer(sample_index, tmp_path):
+    """A saved and reloaded index answers every sample photo exactly as before."""
+    path = tmp_path / "sample.cvmatch"
+    cvmatch.save_index(sample_index, path)
+    loaded = cvmatch.load_index(path)
+    assert loaded.preset.name == sample_index.preset.name
+    assert len(loaded.covers) == len(sample_index.covers)
+    for stem in QUERY_BOOKS:
+        before = sample_index.match(SAMPLE_PHOTOS / f"{stem}.png").to_dict()
+        after = loaded.match(SAMPLE_PHOTOS / f"{stem}.png").to_dict()
+        assert after == before
+
+
+def test_add_then_remove_restores_the_answers(sample_catalogue, tmp_path):
+    """Books added to a built index are found; removing them restores the old index."""
+    first, rest = sample_catalogue[:25], sample_catalogue[25:]
+    index = cvmatch.CoverIndex.build(first, preset="orb", branching=32)
+    centres = index.vocabulary.word_centres_.copy()
+    photo = SAMPLE_PHOTOS / "query03.png"  # Jurassic Park, cover003, in `first`
+    before = index.match(photo).to_dict()
+
+    index.add(rest)
+    assert np.array_equal(index.vocabulary.word_centres_, centres)
+    assert len(index.books) == 50
+    for entry in rest:
+        index.remove(entry.book.id)
+    assert index.match(photo).to_dict() == before
+
+    index.remove("cover003")
+    assert index.match(photo).book is None or index.match(photo).book.id != "cover003"
+    index.add([entry for entry in sample_catalogue if entry.book.id == "cover003"])
+    assert index.match(photo).book.id == "cover003"
+
+
+# XXX: covers of one series share their design (Michael Crichton's paperbacks carry
+# the same banner and the author's name in the same lettering at the same place), so
+# a photo of one fits another with a hundred inliers, all in that band. Verification
+# counts inliers but does not yet check that the rest of the cover looks like the
+# photo, so with Jurassic Park out of the catalogue its photo is named Timeline.
+@pytest.mark.xfail(strict=True, reason="series covers sharing a design verify as a fit")
+def test_a_sibling_cover_of_the_same_series_is_not_a_fit():
+    """Jurassic Park's photo does not verify against Timeline's cover."""
+    from cvmatch import tuning
+    from cvmatch.verification import verify
+
+    preset = PRESETS["orb"]
+    photo = load_image(SAMPLE_PHOTOS / "query03.png", tuning.PHOTO_MAX_SIDE)
+    photo_features = extract_features(photo.pixels, preset, tuning.PHOTO_FEATURES)
+    sibling = load_image(
+        SAMPLE_CATALOGUE.parent / "covers/cover005.png",
+        tuning.COVER_MAX_SIDE,
+        min_side=tuning.COVER_MIN_SIDE,
+    )
+    sibling_features = extract_features(sibling.pixels, preset, tuning.COVER_FEATURES)
+    outcome = verify(
+        photo_features,
+        photo_features.descriptors,
+        sibling_features,
+        sibling_features.descriptors,
+        preset,
+        tuning.MIN_INLIERS,
+    )
+    assert outcome.inliers < tuning.MIN_INLIERS
+
+
+def test_adding_an_existing_id_is_refused(sample_catalogue):
+    """Adding a book whose id is already indexed raises a clear error."""
+    index = cvmatch.CoverIndex.build(sample_catalogue[:5], preset="orb", branching=8)
+    with pytest.raises(cvmatch.IndexStateError, match="already in the index"):
+        index.add(sample_catalogue[:1])
+    with pytest.raises(cvmatch.IndexStateError, match="no book with id"):
+        index.remove("no-such-book")
+
+
+def test_same_catalogue_and_seed_give_the_same_vocabulary(sample_catalogue):
+    """Building twice with one seed gives identical visual words; another seed not."""
+    catalogue = sample_catalogue[:8]
+    first = cvmatch.CoverIndex.build(catalogue, preset="orb", branching=8, seed=3)
+    second = cvmatch.CoverIndex.build(catalogue, preset="orb", branching=8, seed=3)
+    other = cvmatch.CoverIndex.build(catalogue, preset="orb", branching=8, seed=4)
+    assert np.array_equal(
+        first.vocabulary.word_centres_, second.vocabulary.word_centres_
+    )
+    assert not np.array_equal(
+        first.vocabulary.word_centres_, other.vocabulary.word_centres_
+    )
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_vocabulary_quantises_a_descriptor_to_its_own_word(preset):
+    """A catalogue descriptor lands on the word whose centre is nearest to it."""
+    cover = load_image(SAMPLE_CATALOGUE.parent / "covers/cover029.png", 800)
+    features = extract_features(cover.pixels, PRESETS[preset], 500)
+    vocabulary = Vocabulary(PRESETS[preset], branching=8, seed=0).fit(
+        features.descriptors
+    )
+    words = vocabulary.quantise(features.descriptors)
+    assert words.min() >= 0 and words.max() < vocabulary.n_words
+    assert len(np.unique(words)) > vocabulary.n_words // 2
+
+
+def test_rootsift_descriptors_are_unit_length_in_l2():
+    """RootSIFT vectors have L2 norm 1, because their squares sum to the L1 norm 1."""
+    from cvmatch.features import matching_descriptors
+
+    cover = load_image(SAMPLE_CATALOGUE.parent / "covers/cover029.png", 800)
+    features = extract_features(cover.pixels, PRESETS["rootsift"], 200)
+    vectors = matching_descriptors(features.descriptors, PRESETS["rootsift"])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_confidence_rewards_evidence_and_lead():
+    """Confidence grows with inliers and falls as the runner-up catches up."""
+    from cvmatch.matcher import confidence_of
+
+    assert confidence_of(0, 0) == 0.0
+    assert confidence_of(40, 40) == 0.0
+    assert confidence_of(20, 0) < confidence_of(60, 0) < confidence_of(200, 0) < 1.0
+    assert confidence_of(60, 30) < confidence_of(60, 5)
+    assert math.isclose(confidence_of(40, 0), 1 - math.exp(-1))
