@@ -15,7 +15,7 @@ Examples
 --------
 >>> import cvmatch
 >>> catalogue = cvmatch.read_catalogue("sample_covers/catalogue.csv")
->>> index = cvmatch.CoverIndex.build(catalogue, preset="orb", branching=16)
+>>> index = cvmatch.CoverIndex.build(catalogue, preset="orb", branching=32)
 >>> result = index.match("sample_covers/photos/query03.png")
 >>> result.book.title, result.goodreads_url
 ('Jurassic Park', 'https://www.goodreads.com/book/show/7677')

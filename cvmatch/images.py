@@ -170,8 +170,8 @@ def load_image(source, max_side: int, *, min_side: int = 0, colour: bool = False
     JPEGs are decoded at reduced resolution where that is enough, which keeps
     48-megapixel photos fast and small in memory.
 
-    A JPEG that was cut short is decoded as far as its data goes (the rest of the
-    picture is grey) and a warning is logged; any other damaged file is refused.
+    A JPEG whose file lost only its last bytes is read, with a logged warning; one
+    that lost part of its picture, and any other damaged file, is refused.
 
     Parameters
     ----------
@@ -211,17 +211,23 @@ def load_image(source, max_side: int, *, min_side: int = 0, colour: bool = False
     except OSError as error:
         if not (content[:2] == _JPEG_START and "truncated" in str(error)):
             raise ImageError(f"{name}: damaged image file ({error})") from None
-        # A JPEG cut short: libjpeg fills the missing rows with grey once it meets an
-        # end marker, so the part that arrived can still be matched.
-        logger.warning(
-            "%s: the JPEG file is truncated; matching the part that decoded", name
-        )
+        # A JPEG cut short: given an end marker, libjpeg decodes what arrived and
+        # fills the rest with grey. Files that lost only their last bytes (common in
+        # downloads) are complete pictures; a photo with a band missing is refused,
+        # because part of a cover can look like another cover of the same series.
         try:
             pixels, draft_factor = _decode(
                 _open(content + _JPEG_END, name), max_side, colour
             )
         except OSError as error:
             raise ImageError(f"{name}: damaged image file ({error})") from None
+        missing = _missing_share(pixels)
+        if missing > tuning.MAX_MISSING_SHARE:
+            raise ImageError(
+                f"{name}: the JPEG file is cut short and {missing:.0%} of the picture "
+                "is missing; cvmatch does not match on part of a photo"
+            ) from None
+        logger.warning("%s: the JPEG file is truncated; its picture is complete", name)
     upright_width = round(pixels.shape[1] / draft_factor)
     upright_height = round(pixels.shape[0] / draft_factor)
     pixels, resize = _fit(pixels, max_side, min_side)
@@ -230,6 +236,17 @@ def load_image(source, max_side: int, *, min_side: int = 0, colour: bool = False
         original_size=(upright_width, upright_height),
         scale=draft_factor * resize,
     )
+
+
+def _missing_share(pixels: np.ndarray) -> float:
+    """Share of the picture lost at one edge, where libjpeg painted flat grey."""
+    grey = np.all(pixels == 128, axis=2) if pixels.ndim == 3 else pixels == 128
+    runs = []
+    for view in (grey, grey[::-1], grey.T, grey.T[::-1]):
+        complete = view.all(axis=1)
+        runs.append(len(complete) if complete.all() else int(np.argmin(complete)))
+        runs[-1] /= len(complete)
+    return max(runs)
 
 
 def _decode(image: Image.Image, max_side: int, colour: bool):

@@ -31,8 +31,6 @@ class Verification:
     corners : numpy.ndarray or None
         ``(4, 2)`` float32 corners of the cover in the photo's working pixels
         (top-left, top-right, bottom-right, bottom-left), or None when rejected.
-    coverage : float
-        Share of the cover's textured grid cells that hold at least one inlier.
     reason : str
         Why the candidate was rejected, empty when it was not.
     """
@@ -40,7 +38,6 @@ class Verification:
     inliers: int
     matches: int
     corners: np.ndarray | None
-    coverage: float = 0.0
     reason: str = ""
 
 
@@ -141,7 +138,7 @@ def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inlie
     )
     matches = len(photo_indices)
     if matches < max(min_inliers, 4):
-        return Verification(0, matches, None, 0.0, "too few matches")
+        return Verification(0, matches, None, "too few matches")
 
     cover_points = cover.keypoints[cover_indices]
     photo_points = photo.keypoints[photo_indices]
@@ -154,7 +151,7 @@ def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inlie
         confidence=tuning.RANSAC_CONFIDENCE,
     )
     if homography is None:
-        return Verification(0, matches, None, 0.0, "no homography")
+        return Verification(0, matches, None, "no homography")
     inlier_mask = mask.ravel().astype(bool)
     inliers = int(inlier_mask.sum())
 
@@ -166,24 +163,6 @@ def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inlie
         hull = cv2.convexHull(cover_points[inlier_mask].astype(np.float32))
         if cv2.contourArea(hull) < tuning.MIN_INLIER_SPREAD * width * height:
             problem = "inliers bunched together"
-    coverage = _coverage(cover.keypoints, cover_points[inlier_mask], cover.image_size)
-    if not problem and coverage < tuning.MIN_COVERAGE:
-        problem = f"inliers cover too little of the cover ({coverage:.2f})"
     if problem:
-        return Verification(0, matches, None, coverage, problem)
-    return Verification(inliers, matches, quad, coverage, "")
-
-
-def _cells(points: np.ndarray, size) -> set:
-    width, height = size
-    grid = tuning.COVERAGE_GRID
-    columns = np.clip((points[:, 0] * grid / width).astype(int), 0, grid - 1)
-    rows = np.clip((points[:, 1] * grid / height).astype(int), 0, grid - 1)
-    return set((rows * grid + columns).tolist())
-
-
-def _coverage(keypoints: np.ndarray, inlier_points: np.ndarray, size) -> float:
-    textured = _cells(keypoints, size)
-    if not textured:
-        return 0.0
-    return len(_cells(inlier_points, size) & textured) / len(textured)
+        return Verification(0, matches, None, problem)
+    return Verification(inliers, matches, quad, "")

@@ -16,6 +16,8 @@ clustered as they are. Next stage: :mod:`cvmatch.inverted_index`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.cluster import KMeans
 
@@ -25,7 +27,12 @@ from .features import FeaturePreset, matching_descriptors
 
 #: Descriptors given to each k-means run per centre it places. K-means settles a centre
 #: with a few hundred members; more only slows the fit.
-_PER_CENTRE = 200
+_PER_CENTRE = 60
+
+
+def _default_branching(n_descriptors: int) -> int:
+    branching = round(math.sqrt(n_descriptors / tuning.DESCRIPTORS_PER_WORD))
+    return int(min(max(branching, tuning.MIN_BRANCHING), tuning.MAX_BRANCHING))
 
 
 def _as_vectors(descriptors: np.ndarray, preset: FeaturePreset) -> np.ndarray:
@@ -38,7 +45,7 @@ def _kmeans(vectors: np.ndarray, n_centres: int, seed: int) -> np.ndarray:
     distinct = np.unique(vectors, axis=0)
     if len(distinct) <= n_centres:
         return distinct.astype(np.float32)
-    kmeans = KMeans(n_clusters=n_centres, n_init=1, max_iter=60, random_state=seed)
+    kmeans = KMeans(n_clusters=n_centres, n_init=1, max_iter=30, random_state=seed)
     # In float64 scikit-learn computes distances with one matrix product; in float32
     # it copies every block to float64 first, which makes k-means several times slower.
     kmeans.fit(vectors.astype(np.float64))
@@ -60,7 +67,9 @@ class Vocabulary:
         The feature preset whose descriptors this vocabulary quantises.
     branching : int, optional
         Centres at the top level and at most under each top centre; the vocabulary
-        has up to ``branching ** 2`` words (fewer when the catalogue is small).
+        has up to ``branching ** 2`` words (fewer when the catalogue is small). By
+        default it is chosen from the number of descriptors given to :meth:`fit`
+        (see :data:`cvmatch.tuning.DESCRIPTORS_PER_WORD`).
     seed : int, optional
         Seeds the descriptor sample and k-means: the same descriptors and seed give
         the same vocabulary.
@@ -89,9 +98,7 @@ class Vocabulary:
     (3,)
     """
 
-    def __init__(
-        self, preset: FeaturePreset, branching=tuning.VOCABULARY_BRANCHING, seed=0
-    ):
+    def __init__(self, preset: FeaturePreset, branching=None, seed=0):
         self.preset = preset
         self.branching = branching
         self.seed = seed
@@ -109,10 +116,12 @@ class Vocabulary:
         IndexStateError
             Fewer than two distinct descriptors: nothing to build a vocabulary from.
         """
-        if self.branching < 2:
-            raise IndexStateError(f"branching must be at least 2, not {self.branching}")
+        branching = self.branching or _default_branching(len(descriptors))
+        if branching < 2:
+            raise IndexStateError(f"branching must be at least 2, not {branching}")
+        self.branching = branching
         rng = np.random.default_rng(self.seed)
-        sample_size = tuning.VOCABULARY_SAMPLE_PER_WORD * self.branching**2
+        sample_size = _PER_CENTRE * branching**2
         if len(descriptors) > sample_size:
             chosen = np.sort(rng.choice(len(descriptors), sample_size, replace=False))
             descriptors = descriptors[chosen]
@@ -123,15 +132,15 @@ class Vocabulary:
                 "add covers with visible texture or text"
             )
 
-        top_sample = rng.permutation(len(vectors))[: _PER_CENTRE * self.branching]
-        self.top_centres_ = _kmeans(vectors[top_sample], self.branching, self.seed)
+        top_sample = rng.permutation(len(vectors))[: _PER_CENTRE * branching]
+        self.top_centres_ = _kmeans(vectors[top_sample], branching, self.seed)
         assignment = _nearest(vectors, self.top_centres_)
         children, offsets = [], [0]
         for top in range(len(self.top_centres_)):
-            members = vectors[assignment == top][: _PER_CENTRE * self.branching]
+            members = vectors[assignment == top][: _PER_CENTRE * branching]
             if len(members) == 0:
                 members = self.top_centres_[top : top + 1]
-            children.append(_kmeans(members, self.branching, self.seed + 1 + top))
+            children.append(_kmeans(members, branching, self.seed + 1 + top))
             offsets.append(offsets[-1] + len(children[-1]))
         self.word_centres_ = np.concatenate(children)
         self.word_offsets_ = np.array(offsets, np.int64)

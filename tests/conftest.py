@@ -41,8 +41,9 @@ def sample_catalogue():
 
 @pytest.fixture(scope="session")
 def sample_index(sample_catalogue):
-    """An ORB index of the whole sample catalogue (built once; do not modify it)."""
-    return cvmatch.CoverIndex.build(sample_catalogue, preset="orb", branching=32)
+    """An ORB index of the whole sample catalogue with the default vocabulary size
+    (built once; do not modify it)."""
+    return cvmatch.CoverIndex.build(sample_catalogue, preset="orb")
 
 
 @pytest.fixture(scope="session")

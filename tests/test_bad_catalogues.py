@@ -114,7 +114,7 @@ def test_cli_build_with_no_usable_cover_says_what_to_change(cli, tmp_path):
     result = cli("build", path, "-o", output, "--preset", "orb", "--jobs", "1")
 
     assert result.exit_code == 3
-    assert "enough features" in result.stderr and "cover pictures" in result.stderr
+    assert "could be indexed" in result.stderr and "cover pictures" in result.stderr
     assert "Traceback" not in result.output
     assert set(tmp_path.iterdir()) == before
 
