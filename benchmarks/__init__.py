@@ -1,0 +1,1 @@
+"""Benchmarks that compare cvmatch with other ways of recognising a cover photo."""

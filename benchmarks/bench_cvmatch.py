@@ -1,0 +1,198 @@
+"""cvmatch measured on the shared data set, as a library user would run it.
+
+Indexes every ``cover`` of ``manifest.csv``, queries every ``photo``,
+``photo_unknown`` and ``distractor``, and reports what cvmatch itself decides: the
+share of photos given their own title (top-1), titles given to photos of other books,
+titles given to images that are in no catalogue, query time including decoding (p50,
+p95), build time, and index size on disk and in memory::
+
+    python -m benchmarks.bench_cvmatch --preset orb
+
+:class:`CvmatchMethod` also puts cvmatch into the comparison of
+``benchmarks/run_all.py`` through the shared protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cvmatch
+from benchmarks.protocol import (
+    NEGATIVE_ROLES,
+    PHOTO_ROLE,
+    Entry,
+    covers,
+    load_manifest,
+    queries,
+)
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def catalogue_of(cover_entries: list[Entry]) -> list[cvmatch.CatalogueEntry]:
+    """Turn manifest covers into a cvmatch catalogue, one book per object id."""
+    images, first = defaultdict(list), {}
+    for entry in cover_entries:
+        images[entry.object_id].append(entry.path)
+        first.setdefault(entry.object_id, entry)
+    return [
+        cvmatch.CatalogueEntry(
+            book=cvmatch.Book(
+                id=object_id,
+                title=entry.title or object_id,
+                author=entry.author,
+                isbn=entry.isbn,
+                goodreads_id=entry.goodreads_id,
+            ),
+            images=tuple(images[object_id]),
+        )
+        for object_id, entry in first.items()
+    ]
+
+
+class CvmatchMethod:
+    """cvmatch behind the shared benchmark protocol.
+
+    The ranking puts the named book first with its confidence as score; when cvmatch
+    names no book, every score is 0, so the protocol's threshold at any positive value
+    reproduces cvmatch's own decision.
+    """
+
+    def __init__(self, preset: str = "orb", n_jobs: int = -1):
+        self.preset = preset
+        self.n_jobs = n_jobs
+        self.name = f"cvmatch-{preset}"
+        self.notes = f"cvmatch {cvmatch.__version__}, preset {preset}"
+        self.index = None
+
+    def build(self, cover_entries: list[Entry]) -> None:
+        self.index = cvmatch.CoverIndex.build(
+            catalogue_of(cover_entries), preset=self.preset, n_jobs=self.n_jobs
+        )
+
+    def query(self, path: Path) -> list[tuple[str, float]]:
+        result = self.index.match(path, top=5)
+        ranking = [(c.book.id, 0.0) for c in result.runners_up]
+        if result.matched:
+            return [(result.book.id, result.confidence), *ranking]
+        return ranking
+
+    def size_on_disk(self) -> int:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "index.cvmatch"
+            cvmatch.save_index(self.index, path)
+            return path.stat().st_size
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run(data_dir: Path, preset: str, n_jobs: int) -> str:
+    """Build, query everything and return the figures as Markdown."""
+    entries = load_manifest(data_dir)
+    cover_entries, query_entries = covers(entries), queries(entries)
+    method = CvmatchMethod(preset, n_jobs)
+
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    method.build(cover_entries)
+    build_seconds = time.perf_counter() - started
+    index_mb = _rss_mb() - rss_before
+    disk_mb = method.size_on_disk() / 2**20
+
+    outcomes = []
+    for entry in query_entries:
+        started = time.perf_counter()
+        result = method.index.match(entry.path)
+        seconds = time.perf_counter() - started
+        outcomes.append((entry, result, seconds))
+
+    photos = [o for o in outcomes if o[0].role == PHOTO_ROLE]
+    negatives = [o for o in outcomes if o[0].role in NEGATIVE_ROLES]
+    right = [o for o in photos if o[1].matched and o[1].book.id == o[0].object_id]
+    wrong = [o for o in photos if o[1].matched and o[1].book.id != o[0].object_id]
+    titled = [o for o in negatives if o[1].matched]
+    same_book = [o for o in titled if o[1].book.title == o[0].title]
+    times = [o[2] * 1000 for o in outcomes]
+
+    by_group = defaultdict(list)
+    for entry, result, _ in photos:
+        hit = result.matched and result.book.id == entry.object_id
+        by_group[f"source {entry.source}"].append(hit)
+        if entry.camera:
+            by_group[f"camera {entry.camera}"].append(hit)
+
+    lines = [
+        f"| measure | cvmatch {preset} |",
+        "| --- | --- |",
+        f"| covers indexed | {len(method.index.covers)} of {len(cover_entries)} "
+        f"({len(method.index.skipped)} skipped) |",
+        f"| visual words | {method.index.vocabulary.n_words} |",
+        f"| top-1 on photos | {len(right)}/{len(photos)} "
+        f"({100 * len(right) / len(photos):.1f} %) |",
+        f"| photos given a wrong title | {len(wrong)} |",
+        f"| photo_unknown + distractor given a title | {len(titled)}/{len(negatives)}"
+        f" (of which the very book the image shows: {len(same_book)}) |",
+        f"| query p50 / p95 (decoding included) | {statistics.median(times):.0f} ms /"
+        f" {_percentile(times, 0.95):.0f} ms |",
+        f"| build time | {build_seconds:.0f} s |",
+        f"| index on disk | {disk_mb:.1f} MB |",
+        f"| index in memory (RSS growth) | {index_mb:.0f} MB |",
+    ]
+    for group in sorted(by_group):
+        hits = by_group[group]
+        lines.append(f"| top-1, {group} | {sum(hits)}/{len(hits)} |")
+    misses = [o for o in photos if o not in right]
+    if misses:
+        lines += ["", "Photos not given their own title:", ""]
+        for entry, result, _ in misses:
+            answer = (
+                result.book.title if result.matched else f"no match ({result.reason})"
+            )
+            lines.append(f"- `{entry.path.relative_to(data_dir)}`: {answer}")
+    if titled:
+        lines += ["", "Images outside the catalogue that were given a title:", ""]
+        for entry, result, _ in titled:
+            lines.append(
+                f"- `{entry.path.relative_to(data_dir)}` ({entry.role}, shows "
+                f"{entry.title or 'no book'}): {result.book.title}, "
+                f"{result.inliers} inliers"
+            )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line saying what the figures were measured on."""
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, OpenCV {cvmatch.images.cv2.__version__}"
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--preset", default="orb", choices=sorted(cvmatch.PRESETS))
+    parser.add_argument("--jobs", type=int, default=-1)
+    arguments = parser.parse_args(argv)
+    print(f"Machine: {machine()}\n")
+    print(run(arguments.data_dir, arguments.preset, arguments.jobs))
+
+
+if __name__ == "__main__":
+    main()

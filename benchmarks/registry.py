@@ -1,0 +1,89 @@
+"""The methods that the benchmark scripts know by name, each behind a factory.
+
+A factory takes no argument and returns a fresh, unbuilt :class:`~benchmarks.protocol.
+Method`. cvmatch itself is reached through ``benchmarks/bench_cvmatch.py``; when that
+module or cvmatch cannot be imported, its entries are left out and
+:func:`method_factories` says why in its second return value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from benchmarks.protocol import Method
+
+MethodFactory = Callable[[], Method]
+
+CVMATCH_PRESETS = ("orb", "rootsift")
+
+
+def cvmatch_factories() -> tuple[dict[str, MethodFactory], str]:
+    """Factories for cvmatch's presets, or none and the reason of the failed import."""
+    try:
+        from benchmarks.bench_cvmatch import CvmatchMethod
+    except Exception as exc:  # any failure to import means: measure without cvmatch
+        return {}, f"cvmatch skipped: benchmarks.bench_cvmatch did not import ({exc})"
+    return {
+        f"cvmatch-{preset}": (lambda preset=preset: CvmatchMethod(preset))
+        for preset in CVMATCH_PRESETS
+    }, ""
+
+
+def baseline_factories(training_budget: float) -> dict[str, MethodFactory]:
+    """Factories for every baseline, imported lazily so that torch loads on demand.
+
+    Parameters
+    ----------
+    training_budget : float
+        Wall seconds that Deep Ranking may train for.
+    """
+
+    def brute_force(features: str) -> MethodFactory:
+        def make() -> Method:
+            from benchmarks.methods.brute_force import BruteForceMethod
+
+            return BruteForceMethod(features)
+
+        return make
+
+    def perceptual_hash() -> Method:
+        from benchmarks.methods.perceptual_hash import PerceptualHashMethod
+
+        return PerceptualHashMethod()
+
+    def global_embedding() -> Method:
+        from benchmarks.methods.global_embedding import GlobalEmbeddingMethod
+
+        return GlobalEmbeddingMethod()
+
+    def deep_ranking() -> Method:
+        from benchmarks.methods.deep_ranking import DeepRankingMethod
+
+        return DeepRankingMethod(budget_seconds=training_budget)
+
+    def learned_local() -> Method:
+        from benchmarks.methods.learned_local import LearnedLocalMethod
+
+        return LearnedLocalMethod()
+
+    return {
+        "brute-orb": brute_force("orb"),
+        "brute-rootsift": brute_force("rootsift"),
+        "phash": perceptual_hash,
+        "efficientnet": global_embedding,
+        "deep-ranking": deep_ranking,
+        "xfeat": learned_local,
+    }
+
+
+def method_factories(training_budget: float) -> tuple[dict[str, MethodFactory], str]:
+    """Every known method by name: cvmatch's presets first, then the baselines.
+
+    Returns
+    -------
+    factories : dict of str to callable
+    note : str
+        Empty, or why cvmatch is missing.
+    """
+    factories, note = cvmatch_factories()
+    return factories | baseline_factories(training_budget), note

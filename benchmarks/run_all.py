@@ -1,0 +1,169 @@
+"""Run every method through the shared protocol and write the tables as Markdown.
+
+::
+
+    python -m benchmarks.run_all --size 1702           # the whole real catalogue
+    python -m benchmarks.run_all --size 1702 --quick   # a few minutes: a subset
+    python -m benchmarks.run_all --size 10000 --methods cvmatch-orb,efficientnet
+
+``--size`` is the catalogue size: below the 1,702 real covers a random subset that
+keeps every photographed cover, above it the real covers plus generated distractors
+(see :mod:`benchmarks.scale`). cvmatch is measured through
+``benchmarks/bench_cvmatch.py``; when that does not import, cvmatch is skipped with a
+note and the baselines still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.methods.images import CACHE_DIR
+
+# What --quick measures: few enough covers and photos that every method, the
+# brute-force ones included, finishes within ten minutes on two cores, and enough
+# that a broken method shows (a random ranking scores near zero on 20 photos).
+QUICK_COVERS = 120
+QUICK_PHOTOS = 20
+QUICK_TRAINING_BUDGET = 45.0
+
+DEFAULT_TRAINING_BUDGET = 1800.0
+DEFAULT_DATA_DIR = Path(os.environ.get("CVMATCH_DATA", "/work/shared/data"))
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the threads of OpenCV, PyTorch and OpenMP for a fair, quiet measurement.
+
+    Call it before the methods import torch: OpenMP reads its variable once.
+    """
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
+def _versions() -> str:
+    import cv2
+
+    parts = [f"Python {platform.python_version()}", f"OpenCV {cv2.__version__}"]
+    try:
+        import torch
+
+        parts.append(f"PyTorch {torch.__version__}")
+    except ImportError:
+        pass
+    return ", ".join(parts)
+
+
+def _progress(name: str):
+    def report(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"  {name}: {done}/{total} queries", file=sys.stderr, flush=True)
+
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run_all", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--size", type=int, default=1702, help="catalogue size")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"at most {QUICK_COVERS} covers, {QUICK_PHOTOS} photos, "
+        f"{QUICK_TRAINING_BUDGET:.0f} s of training",
+    )
+    parser.add_argument("--methods", help="comma-separated names (default: all)")
+    parser.add_argument("--photos", type=int, help="photos queried (default: all)")
+    parser.add_argument(
+        "--training-budget",
+        type=float,
+        help=f"Deep Ranking seconds (default {DEFAULT_TRAINING_BUDGET:.0f})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for OpenCV and PyTorch (default 1)",
+    )
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--out", type=Path, help="Markdown file to write")
+    parser.add_argument("--seed", type=int, default=0)
+    options = parser.parse_args(argv)
+    limit_threads(options.threads)
+
+    from benchmarks.protocol import evaluate, load_manifest, markdown_table
+    from benchmarks.registry import method_factories
+    from benchmarks.scale import catalogue_of_size
+
+    size, n_photos = options.size, options.photos
+    budget = options.training_budget
+    if options.quick:
+        size = min(size, QUICK_COVERS)
+        n_photos = min(n_photos or QUICK_PHOTOS, QUICK_PHOTOS)
+        budget = budget if budget is not None else QUICK_TRAINING_BUDGET
+    budget = budget if budget is not None else DEFAULT_TRAINING_BUDGET
+
+    factories, note = method_factories(budget)
+    if note:
+        print(note, file=sys.stderr)
+    if options.methods:
+        wanted = options.methods.split(",")
+        unknown = [name for name in wanted if name not in factories]
+        if unknown:
+            print(f"unknown methods {unknown}; known: {', '.join(factories)}")
+            return 2
+        factories = {name: factories[name] for name in wanted}
+
+    entries = load_manifest(options.data_dir)
+    catalogue, query_set = catalogue_of_size(entries, size, n_photos, seed=options.seed)
+    print(
+        f"{len(catalogue)} covers, {len(query_set)} queries, methods: "
+        f"{', '.join(factories)}",
+        file=sys.stderr,
+    )
+
+    reports = []
+    started = time.perf_counter()
+    for name, factory in factories.items():
+        method = factory()
+        print(f"{name}: building", file=sys.stderr, flush=True)
+        reports.append(evaluate(method, catalogue, query_set, _progress(name)))
+        del method
+
+    suffix = f"size{len(catalogue)}" + ("-quick" if options.quick else "")
+    out = options.out or CACHE_DIR / "results" / f"run_all-{suffix}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks.run_all " + " ".join(argv or sys.argv[1:])
+    header = [
+        f"# Benchmark: {len(catalogue)} covers" + (" (quick)" if options.quick else ""),
+        "",
+        f"`{command.strip()}` on {os.cpu_count()} cores, {options.threads} thread(s); "
+        f"{_versions()}; {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"{time.perf_counter() - started:.0f} s in all.",
+        "",
+    ]
+    if note:
+        header += [note, ""]
+    out.write_text("\n".join(header) + markdown_table(reports))
+    out.with_suffix(".json").write_text(
+        json.dumps([report.as_dict(with_outcomes=True) for report in reports], indent=1)
+    )
+    print(out.read_text())
+    print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
