@@ -91,6 +91,23 @@ class CvmatchMethod:
             return path.stat().st_size
 
 
+def _photos_without_their_book(index, catalogue, photos):
+    """Remove each photo's book in turn, query the photo, put the book back.
+
+    Returns the photos that were still given a title, with the result: every one is
+    a wrong title, since the book they show is not in the index at that moment.
+    """
+    entries = {entry.book.id: entry for entry in catalogue}
+    titled = []
+    for entry, _, _ in photos:
+        index.remove(entry.object_id)
+        result = index.match(entry.path)
+        index.add([entries[entry.object_id]])
+        if result.matched:
+            titled.append((entry, result))
+    return titled
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -123,6 +140,9 @@ def run(data_dir: Path, preset: str, n_jobs: int) -> str:
         outcomes.append((entry, result, seconds))
 
     photos = [o for o in outcomes if o[0].role == PHOTO_ROLE]
+    orphans = _photos_without_their_book(
+        method.index, catalogue_of(cover_entries), photos
+    )
     negatives = [o for o in outcomes if o[0].role in NEGATIVE_ROLES]
     right = [o for o in photos if o[1].matched and o[1].book.id == o[0].object_id]
     wrong = [o for o in photos if o[1].matched and o[1].book.id != o[0].object_id]
@@ -154,6 +174,10 @@ def run(data_dir: Path, preset: str, n_jobs: int) -> str:
         f"| index on disk | {disk_mb:.1f} MB |",
         f"| index in memory (RSS growth) | {index_mb:.0f} MB |",
     ]
+    lines.append(
+        f"| photos whose own book was removed, given a title | {len(orphans)}/"
+        f"{len(photos)} |"
+    )
     for group in sorted(by_group):
         hits = by_group[group]
         lines.append(f"| top-1, {group} | {sum(hits)}/{len(hits)} |")
@@ -165,6 +189,13 @@ def run(data_dir: Path, preset: str, n_jobs: int) -> str:
                 result.book.title if result.matched else f"no match ({result.reason})"
             )
             lines.append(f"- `{entry.path.relative_to(data_dir)}`: {answer}")
+    if orphans:
+        lines += ["", "Photos given a title after their own book was removed:", ""]
+        for entry, result in orphans:
+            lines.append(
+                f"- `{entry.path.relative_to(data_dir)}`: {result.book.title}, "
+                f"{result.inliers} inliers"
+            )
     if titled:
         lines += ["", "Images outside the catalogue that were given a title:", ""]
         for entry, result, _ in titled:

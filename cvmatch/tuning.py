@@ -113,10 +113,10 @@ MIN_INLIER_SPREAD = 0.02
 #: no match "too few features", and a cover with fewer is left out of the index.
 MIN_FEATURES = 25
 
-#: Verified inliers the best book needs before it can be named at all. Wrong covers
-#: reach 6-10 inliers by chance on cluttered photos; a real cover almost always has
-#: more than 20 even under glare and steep angles.
-MIN_INLIERS = 15
+#: Verified inliers the best book needs before it can be named at all. On the
+#: benchmark, wrong covers reached up to 16 inliers by chance on cluttered photos
+#: (romance thumbnails against DVD photos), while every right cover had at least 30.
+MIN_INLIERS = 20
 
 #: Inliers at which the evidence is considered strong; the confidence formula in
 #: :mod:`cvmatch.matcher` reaches 0.63 of its maximum here.

@@ -9,6 +9,7 @@ import pytest
 from conftest import QUERY_BOOKS, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
 
 import cvmatch
+from cvmatch import tuning
 from cvmatch.features import PRESETS, extract_features
 from cvmatch.images import load_image
 from cvmatch.vocabulary import Vocabulary
@@ -22,7 +23,7 @@ def test_every_sample_photo_names_its_book(sample_index, stem):
     assert result.matched, result.reason
     assert (result.book.id, result.book.title) == (book_id, title)
     assert result.goodreads_url.startswith("https://www.goodreads.com/book/show/")
-    assert result.inliers >= 15
+    assert result.inliers >= tuning.MIN_INLIERS
     assert 0.3 <= result.confidence <= 1.0
     assert all(candidate.book.id != book_id for candidate in result.runners_up)
 
@@ -115,7 +116,6 @@ def test_add_then_remove_restores_the_answers(sample_catalogue, tmp_path):
 @pytest.mark.xfail(strict=True, reason="series covers sharing a design verify as a fit")
 def test_a_sibling_cover_of_the_same_series_is_not_a_fit():
     """Jurassic Park's photo does not verify against Timeline's cover."""
-    from cvmatch import tuning
     from cvmatch.verification import verify
 
     preset = PRESETS["orb"]
