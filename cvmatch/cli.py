@@ -103,6 +103,19 @@ def main(verbose):
     _setup_output(verbose)
 
 
+_jobs_option = click.option(
+    "--jobs",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Processes for feature extraction (-1: one per core).",
+)
+
+_index_argument = click.argument(
+    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
 def _progress(total: int, label: str):
     return click.progressbar(
         length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
@@ -138,13 +151,7 @@ def _count_images(catalogue) -> int:
     "by default chosen from the catalogue's size.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Vocabulary seed.")
-@click.option(
-    "--jobs",
-    type=int,
-    default=-1,
-    show_default=True,
-    help="Processes for feature extraction (-1: one per core).",
-)
+@_jobs_option
 def build(catalogue, output, preset, branching, seed, jobs):
     """Build an index from a CATALOGUE CSV (columns id, image, title, ...)."""
     entries = read_catalogue(catalogue)
@@ -167,9 +174,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
 
 
 @main.command(epilog=EPILOG)
-@click.argument(
-    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
-)
+@_index_argument
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option(
@@ -255,9 +260,7 @@ def _draw(photo, result, output: Path) -> None:
 
 
 @main.command(epilog=EPILOG)
-@click.argument(
-    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
-)
+@_index_argument
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def info(index_file, as_json):
     """Describe an INDEX: preset, vocabulary, books and covers."""
@@ -286,17 +289,9 @@ def info(index_file, as_json):
 
 
 @main.command(epilog=EPILOG)
-@click.argument(
-    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
-)
+@_index_argument
 @click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--jobs",
-    type=int,
-    default=-1,
-    show_default=True,
-    help="Processes for feature extraction (-1: one per core).",
-)
+@_jobs_option
 def add(index_file, catalogue, jobs):
     """Add the books of a CATALOGUE CSV to an INDEX (same vocabulary)."""
     index = load_index(index_file)
@@ -310,9 +305,7 @@ def add(index_file, catalogue, jobs):
 
 
 @main.command(epilog=EPILOG)
-@click.argument(
-    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
-)
+@_index_argument
 @click.argument("book_ids", metavar="ID...", nargs=-1, required=True)
 def remove(index_file, book_ids):
     """Remove books from an INDEX by their catalogue ids."""
