@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -73,20 +73,23 @@ def save_index(index: CoverIndex, path) -> None:
     """
     path = Path(path)
     arrays = _to_arrays(index)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
-        handle = tempfile.NamedTemporaryFile(
-            dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
+        # Unlike tempfile's private 0600 files, this one gets the umask's mode, as a
+        # file written in place would; replacing a file keeps that file's mode.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as error:
         raise IndexStateError(f"{path}: cannot write here ({error.strerror})") from None
     try:
-        with handle:
+        with open(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o7777)
+        os.replace(temporary, path)
     except BaseException as error:
-        Path(handle.name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise IndexStateError(
                 f"{path}: cannot be written ({error.strerror})"

@@ -283,3 +283,23 @@ def test_build_killed_while_saving_keeps_the_old_index(existing_index_file, tmp_
     # A killed process cannot remove its temporary file; it is at least hidden.
     leftovers = [p.name for p in tmp_path.iterdir() if p not in (path, catalogue)]
     assert all(name.startswith(f".{path.name}.") for name in leftovers)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_saved_index_gets_ordinary_file_permissions(
+    existing_index_file, sample_index, tmp_path
+):
+    """A new index file is readable by others as the umask allows, like any file the
+    user writes; replacing an index keeps the mode the old file had."""
+    umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.npz"
+        cvmatch.save_index(sample_index, fresh)
+        assert fresh.stat().st_mode & 0o777 == 0o644
+
+        path, _ = existing_index_file
+        path.chmod(0o640)
+        cvmatch.save_index(sample_index, path)
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
