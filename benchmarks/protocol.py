@@ -286,6 +286,21 @@ class Report:
             del report["outcomes"]
         return report
 
+    @classmethod
+    def from_dict(cls, record: dict) -> Report:
+        """Rebuild a report from :meth:`as_dict` output (with or without outcomes)."""
+        outcomes = [
+            QueryOutcome(
+                **{**outcome, "ranking": [tuple(r) for r in outcome["ranking"]]}
+            )
+            for outcome in record.get("outcomes", [])
+        ]
+        return cls(**{**record, "outcomes": outcomes})
+
+    def query_paths(self) -> list[str]:
+        """The queried files in order; two reports compare only if these agree."""
+        return [outcome.path for outcome in self.outcomes]
+
 
 def _rss_bytes() -> int:
     import psutil

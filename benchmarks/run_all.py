@@ -73,6 +73,27 @@ def _progress(name: str):
     return report
 
 
+def _kept_reports(paths: list[Path], query_paths: list[str]) -> list:
+    """Reports of earlier runs, refused unless they queried the very same files.
+
+    A method found in several files is taken from the last one named.
+    """
+    from benchmarks.protocol import Report
+
+    kept = {}
+    for path in paths:
+        for record in json.loads(path.read_text()):
+            report = Report.from_dict(record)
+            if report.query_paths() != query_paths:
+                raise SystemExit(
+                    f"{path}: {report.name} was measured on other queries; "
+                    "rerun it instead of keeping it"
+                )
+            kept.pop(report.name, None)
+            kept[report.name] = report
+    return list(kept.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run_all", description=__doc__.split("\n\n")[0]
@@ -100,6 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--out", type=Path, help="Markdown file to write")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSON of an earlier run on the same catalogue and queries: its methods "
+        "that this run does not measure are kept in the table (may be repeated)",
+    )
+    parser.add_argument(
+        "--merge-only",
+        action="store_true",
+        help="measure nothing: write the table of the --keep files",
+    )
     options = parser.parse_args(argv)
     limit_threads(options.threads)
 
@@ -118,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     factories, note = method_factories(budget)
     if note:
         print(note, file=sys.stderr)
-    if options.methods:
+    if options.merge_only:
+        factories = {}
+    elif options.methods:
         wanted = options.methods.split(",")
         unknown = [name for name in wanted if name not in factories]
         if unknown:
@@ -134,32 +170,44 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
 
-    reports = []
-    started = time.perf_counter()
-    for name, factory in factories.items():
-        method = factory()
-        print(f"{name}: building", file=sys.stderr, flush=True)
-        reports.append(evaluate(method, catalogue, query_set, _progress(name)))
-        del method
-
+    kept = _kept_reports(options.keep, [str(entry.path) for entry in query_set])
     suffix = f"size{len(catalogue)}" + ("-quick" if options.quick else "")
     out = options.out or CACHE_DIR / "results" / f"run_all-{suffix}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.run_all " + " ".join(argv or sys.argv[1:])
-    header = [
-        f"# Benchmark: {len(catalogue)} covers" + (" (quick)" if options.quick else ""),
-        "",
-        f"`{command.strip()}` on {os.cpu_count()} cores, {options.threads} thread(s); "
-        f"{_versions()}; {time.strftime('%Y-%m-%d %H:%M')}; "
-        f"{time.perf_counter() - started:.0f} s in all.",
-        "",
-    ]
-    if note:
-        header += [note, ""]
-    out.write_text("\n".join(header) + markdown_table(reports))
-    out.with_suffix(".json").write_text(
-        json.dumps([report.as_dict(with_outcomes=True) for report in reports], indent=1)
-    )
+    reports = []
+    started = time.perf_counter()
+    for name, factory in [*factories.items(), (None, None)]:
+        if factory is not None:
+            method = factory()
+            print(f"{name}: building", file=sys.stderr, flush=True)
+            reports.append(evaluate(method, catalogue, query_set, _progress(name)))
+            del method
+        # Written after every method, so that a long run stopped part-way still
+        # leaves the figures of the methods it finished.
+        measured = {report.name for report in reports}
+        table = [report for report in kept if report.name not in measured] + reports
+        header = [
+            f"# Benchmark: {len(catalogue)} covers"
+            + (" (quick)" if options.quick else ""),
+            "",
+            f"`{command.strip()}` on {os.cpu_count()} cores, {options.threads} "
+            f"thread(s); {_versions()}; {time.strftime('%Y-%m-%d %H:%M')}; "
+            f"{time.perf_counter() - started:.0f} s in all.",
+            "",
+        ]
+        carried = [r.name for r in table if r.name not in measured]
+        if carried:
+            files = ", ".join(f"`{path}`" for path in options.keep)
+            header += [f"Kept from {files}: {', '.join(carried)}.", ""]
+        if note:
+            header += [note, ""]
+        out.write_text("\n".join(header) + markdown_table(table))
+        out.with_suffix(".json").write_text(
+            json.dumps(
+                [report.as_dict(with_outcomes=True) for report in table], indent=1
+            )
+        )
     print(out.read_text())
     print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
     return 0
