@@ -107,6 +107,28 @@ MAX_SIDE_RATIO = 6.0
 #: correspondences bunched on one logo or one word of a title prove little.
 MIN_INLIER_SPREAD = 0.02
 
+#: The check of :func:`cvmatch.verification.explained_share` cuts the cover into this
+#: many cells a side. Series covers share a band about a quarter to a third of the
+#: cover high; the cells must be finer than that for the rest to be seen. With 4 cells
+#: a side the wrong and the right fits of the benchmark overlapped; with 8, cells get
+#: too few photo keypoints to judge.
+EXPLAINED_GRID = 6
+
+#: A cell without inliers contradicts the fit only where the cover has at least this
+#: many keypoints (it has a pattern to show)...
+EXPLAINED_MIN_COVER_KEYPOINTS = 3
+
+#: ...and the photo at least this many (it does show a pattern there, which the cover
+#: failed to explain). Glare and blur leave few photo keypoints and so no contradiction.
+EXPLAINED_MIN_PHOTO_KEYPOINTS = 12
+
+#: Fits whose inliers explain a smaller share of the cells than this are rejected. On
+#: the benchmark, covers of the same series as the photo's book (shared Blu-ray
+#: banners, an author's name in the same lettering) and a back cover repeating the
+#: title scored 0.18-0.43; of 205 right fits, two scored below 0.45 (0.36 and 0.43,
+#: both on heavily blurred or glared photos).
+MIN_EXPLAINED_SHARE = 0.45
+
 # --- Decision ------------------------------------------------------------------------
 
 #: A photo with fewer keypoints than this cannot be matched reliably: it is reported as

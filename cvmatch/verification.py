@@ -3,8 +3,10 @@
 Descriptors of the photo are matched to those of the cover with Lowe's ratio test, and
 a homography (the perspective mapping of a flat cover into the photo) is fitted to the
 matches with RANSAC. Fits that no real photo of a flat cover could give are rejected:
-an outline that is not convex, a tiny outline, extreme stretching, or inliers bunched in
-one small patch. Next stage: :mod:`cvmatch.matcher`, which ranks candidates by inliers.
+an outline that is not convex, a tiny outline, extreme stretching, inliers bunched in
+one small patch, or a cover whose inliers explain only part of the photo's texture where
+the cover lies (see :func:`explained_share`). Next stage: :mod:`cvmatch.matcher`, which
+ranks candidates by inliers.
 """
 
 from __future__ import annotations
@@ -163,6 +165,71 @@ def verify(photo, photo_descriptors, cover, cover_descriptors, preset, min_inlie
         hull = cv2.convexHull(cover_points[inlier_mask].astype(np.float32))
         if cv2.contourArea(hull) < tuning.MIN_INLIER_SPREAD * width * height:
             problem = "inliers bunched together"
+    if not problem:
+        share = explained_share(
+            photo.keypoints, cover, homography, cover_points[inlier_mask]
+        )
+        if share < tuning.MIN_EXPLAINED_SHARE:
+            problem = f"fits only part of the cover (explains {share:.0%})"
     if problem:
         return Verification(0, matches, None, problem)
     return Verification(inliers, matches, quad, "")
+
+
+def explained_share(photo_keypoints, cover, homography, inlier_points) -> float:
+    """Share of the cover's regions, where the photo shows texture, that hold inliers.
+
+    Covers of one series share a band (a banner, the author's name in the same
+    lettering), and a photo of one fits another with a hundred inliers, all in
+    that band. What gives the wrong cover away is the rest of it: where its own
+    pattern lies in the photo, the photo is full of keypoints, and none of them
+    agrees with the cover. The cover is cut into a grid of cells and the photo's
+    keypoints are mapped into it. A cell *agrees* when it holds an inlier; it
+    *contradicts* when it holds none although both the cover and the photo have
+    texture there. Cells where the photo shows little (glare, blur, the cover
+    outside the frame) say nothing either way, so a true cover half washed out by
+    glare is not penalised.
+
+    Parameters
+    ----------
+    photo_keypoints : numpy.ndarray
+        ``(n, 2)`` keypoint positions of the photo.
+    cover : cvmatch.features.Features
+        The candidate cover.
+    homography : numpy.ndarray
+        ``3x3``, cover pixels to photo pixels.
+    inlier_points : numpy.ndarray
+        ``(k, 2)`` cover positions of the inliers.
+
+    Returns
+    -------
+    float
+        ``agreeing / (agreeing + contradicting)``, 1.0 when no cell contradicts.
+    """
+    width, height = cover.image_size
+    grid = tuning.EXPLAINED_GRID
+
+    def cell_counts(points):
+        columns = np.clip((points[:, 0] * (grid / width)).astype(int), 0, grid - 1)
+        rows = np.clip((points[:, 1] * (grid / height)).astype(int), 0, grid - 1)
+        return np.bincount(rows * grid + columns, minlength=grid * grid)
+
+    on_cover = cv2.perspectiveTransform(
+        photo_keypoints[np.newaxis].astype(np.float32), np.linalg.inv(homography)
+    )[0]
+    within = (
+        (on_cover[:, 0] >= 0)
+        & (on_cover[:, 0] < width)
+        & (on_cover[:, 1] >= 0)
+        & (on_cover[:, 1] < height)
+    )
+    photo_texture = cell_counts(on_cover[within])
+    cover_texture = cell_counts(cover.keypoints)
+    agreeing = cell_counts(inlier_points) > 0
+    contradicting = (
+        ~agreeing
+        & (cover_texture >= tuning.EXPLAINED_MIN_COVER_KEYPOINTS)
+        & (photo_texture >= tuning.EXPLAINED_MIN_PHOTO_KEYPOINTS)
+    )
+    total = int(agreeing.sum() + contradicting.sum())
+    return 1.0 if total == 0 else float(agreeing.sum()) / total
