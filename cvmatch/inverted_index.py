@@ -3,8 +3,10 @@
 Each cover is a bag of visual words weighted by TF-IDF: a word's weight in a cover
 grows with how often it occurs there and shrinks with how many covers contain it, so
 words common to every cover (plain backgrounds, the texture of print) count for little.
-Cover vectors are L2-normalised and a photo is scored against them by cosine
-similarity.
+The term frequency enters as its square root: repeated texture (a row of identical
+letters, a patterned background) makes one word occur dozens of times, and raw counts
+let such bursts outweigh the many words that occur once. Cover vectors are
+L2-normalised and a photo is scored against them by cosine similarity.
 
 The postings are held word by word (a sparse matrix with one column per word), so a
 query reads only the postings of the words that occur in the photo: its cost grows with
@@ -100,7 +102,7 @@ class InvertedIndex:
                 np.log((n_covers + 1) / np.maximum(covers_with_word, 1)),
                 0.0,
             ).astype(np.float32)
-            weighted = sparse.csr_matrix(counts.multiply(idf[np.newaxis, :]))
+            weighted = sparse.csr_matrix(counts.sqrt().multiply(idf[np.newaxis, :]))
             norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
             weighted = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
             self._weights = (sparse.csc_matrix(weighted, dtype=np.float32), idf)
@@ -119,7 +121,7 @@ class InvertedIndex:
         if n_covers == 0 or len(words) == 0:
             return np.zeros(n_covers, np.float32)
         present, repeats = np.unique(words, return_counts=True)
-        query = repeats.astype(np.float32) * idf[present]
+        query = np.sqrt(repeats.astype(np.float32)) * idf[present]
         norm = float(np.linalg.norm(query))
         if norm == 0.0:
             return np.zeros(n_covers, np.float32)
