@@ -33,7 +33,12 @@ from benchmarks.protocol import (
     queries,
 )
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "CVMATCH_DATA",
+        Path(__file__).resolve().parent.parent.parent / "shared" / "data",
+    )
+)
 
 
 def catalogue_of(cover_entries: list[Entry]) -> list[cvmatch.CatalogueEntry]:

@@ -45,8 +45,43 @@ Exit codes:
 """
 
 
+#: What click (8.2 and newer) raises for a group called with no command: its message
+#: is the whole help text, which is shown as help rather than as an error line.
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _whole_numbers(low: int, high: int) -> click.IntRange:
+    numbers = click.IntRange(low, high)
+    numbers.name = "whole number"  # click would say "not a valid integer range"
+    return numbers
+
+
 class _OneLineErrors(click.Group):
     """Turns cvmatch errors into one line on stderr and the documented exit code."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        # Click's own report of a wrong command line is the usage text, a hint and
+        # the error on separate lines; cvmatch promises one line, so it reports
+        # click's errors itself and exits as click would.
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except _NoArgsIsHelp as error:
+            click.echo(error.ctx.get_help())
+            code = error.exit_code
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx else "cvmatch"
+            click.echo(
+                f"error: {error.format_message()} (see '{command} --help')", err=True
+            )
+            code = error.exit_code
+        except click.ClickException as error:
+            click.echo(f"error: {error.format_message()}", err=True)
+            code = error.exit_code
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            code = EXIT_NO_MATCH
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:
@@ -145,7 +180,7 @@ def _count_images(catalogue) -> int:
 )
 @click.option(
     "--branching",
-    type=click.IntRange(2, 1024),
+    type=_whole_numbers(2, 1024),
     default=None,
     help="Vocabulary tree branching (up to branching^2 visual words); "
     "by default chosen from the catalogue's size.",
@@ -179,7 +214,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option(
     "--top",
-    type=click.IntRange(0, 100),
+    type=_whole_numbers(0, 100),
     default=0,
     show_default=True,
     help="Also show this many runners-up.",
@@ -313,6 +348,10 @@ def remove(index_file, book_ids):
     removed = sum(index.remove(book_id) for book_id in book_ids)
     save_index(index, index_file)
     click.echo(
-        f"removed {len(book_ids)} books ({removed} covers); "
-        f"{len(index.books)} books remain"
+        f"removed {_count(len(book_ids), 'book')} ({_count(removed, 'cover')}); "
+        f"{_count(len(index.books), 'book')} remain"
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

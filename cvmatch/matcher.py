@@ -173,7 +173,9 @@ def _cover_features(image_path, preset):
         )
     features = extract_features(cover.pixels, preset, tuning.COVER_FEATURES)
     if len(features) < tuning.MIN_FEATURES:
-        return f"too few features ({len(features)}; {tuning.MIN_FEATURES} needed)"
+        return (
+            f"too few features: {len(features)}, at least {tuning.MIN_FEATURES} needed"
+        )
     return features
 
 
@@ -374,8 +376,8 @@ class CoverIndex:
                 0,
                 None,
                 [],
-                f"too few features in the photo ({len(features)}; "
-                f"{tuning.MIN_FEATURES} needed)",
+                f"too few features in the photo: {len(features)}, at least "
+                f"{tuning.MIN_FEATURES} needed",
             )
         if not self.covers:
             return MatchResult(name, None, 0.0, 0, None, [], "the index is empty")
@@ -423,7 +425,9 @@ class CoverIndex:
             )
             corners = None
             if verification.corners is not None:
-                corners = (verification.corners / scale).round(1).tolist()
+                # In float64, so that 68.6 is not printed as 68.5999984741211.
+                corners = (verification.corners.astype(np.float64) / scale).round(1)
+                corners = corners.tolist()
             candidate = Candidate(
                 book=self.books[cover.book_id],
                 cover=cover.image,
@@ -445,7 +449,8 @@ class CoverIndex:
             reason = (
                 "no catalogue cover verified"
                 if best.inliers == 0
-                else f"too few inliers ({best.inliers}; {tuning.MIN_INLIERS} needed)"
+                else f"too few inliers: {best.inliers}, at least "
+                f"{tuning.MIN_INLIERS} needed"
             )
             return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
         if confidence < min_confidence:

@@ -20,8 +20,9 @@ SAMPLE_COVERS = REPO_ROOT / "sample_covers"
 SAMPLE_CATALOGUE = SAMPLE_COVERS / "catalogue.csv"
 SAMPLE_PHOTOS = SAMPLE_COVERS / "photos"
 
-#: The real data set lives next to the repository clone, locally and in CI.
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+#: The real data set lives next to the repository clone, locally and in CI; a clone
+#: elsewhere names it with ``CVMATCH_DATA`` (as the benchmarks do).
+SHARED_DATA = Path(os.environ.get("CVMATCH_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 #: Which catalogue book each sample photo shows: photo stem -> (book id, title).
 QUERY_BOOKS = {
@@ -77,7 +78,7 @@ def sample_photo():
 def shared_data():
     """The real data folder ``../shared/data``; skips the test when it is absent."""
     if not (SHARED_DATA / "manifest.csv").is_file():
-        pytest.skip(f"real data set not found at {SHARED_DATA}")
+        pytest.skip(f"real data set not found at {SHARED_DATA} (set CVMATCH_DATA)")
     return SHARED_DATA
 
 

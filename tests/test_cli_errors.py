@@ -9,7 +9,6 @@ from conftest import SAMPLE_CATALOGUE, SAMPLE_PHOTOS
 PHOTO = SAMPLE_PHOTOS / "query02.png"
 
 USAGE_ERRORS = {
-    "no-command": [],
     "unknown-command": ["recognise"],
     "match-without-photo": ["match", "{index}"],
     "negative-top": ["match", "{index}", PHOTO, "--top", "-1"],
@@ -20,17 +19,27 @@ USAGE_ERRORS = {
 }
 
 
+def test_no_command_shows_the_help_and_exits_2(cli):
+    """``cvmatch`` alone prints its help, with the commands and exit codes."""
+    result = cli()
+    assert result.exit_code == 2
+    assert "Commands:" in result.stdout and "Exit codes:" in result.stdout
+
+
 @pytest.mark.parametrize("arguments", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
 def test_wrong_usage_exits_2_without_traceback(arguments, sample_index_file, cli):
-    """A wrong command line exits 2 with click's usage message, not a traceback."""
+    """A wrong command line exits 2 with one line that says what is wrong and where
+    the help is, not a traceback or a page of usage text."""
     arguments = [
         str(sample_index_file) if argument == "{index}" else argument
         for argument in arguments
     ]
     result = cli(*arguments)
     assert result.exit_code == 2
-    assert "Usage:" in result.output
-    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    assert "--help'" in result.stderr
 
 
 def test_removing_unknown_book_exits_3_and_keeps_the_index(
