@@ -17,14 +17,23 @@ MethodFactory = Callable[[], Method]
 CVMATCH_PRESETS = ("orb", "rootsift")
 
 
-def cvmatch_factories() -> tuple[dict[str, MethodFactory], str]:
-    """Factories for cvmatch's presets, or none and the reason of the failed import."""
+def cvmatch_factories(threads: int = 1) -> tuple[dict[str, MethodFactory], str]:
+    """Factories for cvmatch's presets, or none and the reason of the failed import.
+
+    Parameters
+    ----------
+    threads : int
+        Processes for cvmatch's feature extraction: the same number of cores the
+        baselines are given, so that build times compare.
+    """
     try:
         from benchmarks.bench_cvmatch import CvmatchMethod
     except Exception as exc:  # any failure to import means: measure without cvmatch
         return {}, f"cvmatch skipped: benchmarks.bench_cvmatch did not import ({exc})"
     return {
-        f"cvmatch-{preset}": (lambda preset=preset: CvmatchMethod(preset))
+        f"cvmatch-{preset}": (
+            lambda preset=preset: CvmatchMethod(preset, n_jobs=threads)
+        )
         for preset in CVMATCH_PRESETS
     }, ""
 
@@ -76,8 +85,17 @@ def baseline_factories(training_budget: float) -> dict[str, MethodFactory]:
     }
 
 
-def method_factories(training_budget: float) -> tuple[dict[str, MethodFactory], str]:
+def method_factories(
+    training_budget: float, threads: int = 1
+) -> tuple[dict[str, MethodFactory], str]:
     """Every known method by name: cvmatch's presets first, then the baselines.
+
+    Parameters
+    ----------
+    training_budget : float
+        Wall seconds that Deep Ranking may train for.
+    threads : int
+        Cores each method may use (see :func:`cvmatch_factories`).
 
     Returns
     -------
@@ -85,5 +103,5 @@ def method_factories(training_budget: float) -> tuple[dict[str, MethodFactory], 
     note : str
         Empty, or why cvmatch is missing.
     """
-    factories, note = cvmatch_factories()
+    factories, note = cvmatch_factories(threads)
     return factories | baseline_factories(training_budget), note

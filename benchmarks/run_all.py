@@ -10,17 +10,23 @@
 keeps every photographed cover, above it the real covers plus generated distractors
 (see :mod:`benchmarks.scale`). cvmatch is measured through
 ``benchmarks/bench_cvmatch.py``; when that does not import, cvmatch is skipped with a
-note and the baselines still run.
+note and the baselines still run, and so do the others when one method cannot start.
+
+Each method is built and queried in a fresh Python process, one after the other, so
+that its memory figures do not depend on what the methods before it allocated and
+freed, nor on which libraries they had already loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from benchmarks.methods.images import CACHE_DIR
@@ -37,14 +43,18 @@ DEFAULT_DATA_DIR = Path(os.environ.get("CVMATCH_DATA", "/work/shared/data"))
 
 
 def limit_threads(threads: int) -> None:
-    """Cap the threads of OpenCV, PyTorch and OpenMP for a fair, quiet measurement.
+    """Cap the threads of OpenCV, BLAS, PyTorch and OpenMP for a fair measurement.
 
     Call it before the methods import torch: OpenMP reads its variable once.
     """
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(threads)
+    # NumPy's BLAS (cvmatch's quantisation, the embeddings' similarity products)
+    # starts one thread per core unless told otherwise.
+    threadpool_limits(threads)
     try:
         import torch
     except ImportError:
@@ -71,6 +81,25 @@ def _progress(name: str):
             print(f"  {name}: {done}/{total} queries", file=sys.stderr, flush=True)
 
     return report
+
+
+def _measure(name, budget, threads, catalogue, query_set, seed) -> dict:
+    """Build and query one method in this process; return its report as plain data."""
+    limit_threads(threads)
+    from benchmarks.protocol import evaluate
+    from benchmarks.registry import method_factories
+
+    factories, _ = method_factories(budget, threads)
+    method = factories[name]()
+    print(f"{name}: building", file=sys.stderr, flush=True)
+    report = evaluate(method, catalogue, query_set, _progress(name), seed)
+    return report.as_dict(with_outcomes=True)
+
+
+def _measure_in_fresh_process(*arguments) -> dict:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as worker:
+        return worker.submit(_measure, *arguments).result()
 
 
 def _kept_reports(paths: list[Path], query_paths: list[str]) -> list:
@@ -137,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     limit_threads(options.threads)
 
-    from benchmarks.protocol import evaluate, load_manifest, markdown_table
+    from benchmarks.protocol import Report, load_manifest, markdown_table
     from benchmarks.registry import method_factories
     from benchmarks.scale import catalogue_of_size
 
@@ -149,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         budget = budget if budget is not None else QUICK_TRAINING_BUDGET
     budget = budget if budget is not None else DEFAULT_TRAINING_BUDGET
 
-    factories, note = method_factories(budget)
+    factories, note = method_factories(budget, options.threads)
     if note:
         print(note, file=sys.stderr)
     if options.merge_only:
@@ -175,14 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     out = options.out or CACHE_DIR / "results" / f"run_all-{suffix}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.run_all " + " ".join(argv or sys.argv[1:])
-    reports = []
+    reports, failed = [], []
     started = time.perf_counter()
-    for name, factory in [*factories.items(), (None, None)]:
-        if factory is not None:
-            method = factory()
-            print(f"{name}: building", file=sys.stderr, flush=True)
-            reports.append(evaluate(method, catalogue, query_set, _progress(name)))
-            del method
+    for name in [*factories, None]:
+        if name is not None:
+            arguments = (name, budget, options.threads, catalogue, query_set)
+            try:
+                record = _measure_in_fresh_process(*arguments, options.seed)
+            except Exception as exc:  # one method that cannot run must not stop all
+                print(f"{name} skipped: {exc}", file=sys.stderr, flush=True)
+                failed.append(f"{name} could not run ({type(exc).__name__}: {exc})")
+                continue
+            reports.append(Report.from_dict(record))
         # Written after every method, so that a long run stopped part-way still
         # leaves the figures of the methods it finished.
         measured = {report.name for report in reports}
@@ -200,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         if carried:
             files = ", ".join(f"`{path}`" for path in options.keep)
             header += [f"Kept from {files}: {', '.join(carried)}.", ""]
-        if note:
-            header += [note, ""]
+        for line in [note, *failed]:
+            if line:
+                header += [line, ""]
         out.write_text("\n".join(header) + markdown_table(table))
         out.with_suffix(".json").write_text(
             json.dumps(

