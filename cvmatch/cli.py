@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,10 @@ EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_INTERNAL = 4
+#: Ended by Ctrl-C, or because what read the output closed it: the codes a shell gives
+#: a program that SIGINT or SIGPIPE ended (128 + the signal's number).
+EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141
 
 #: Longest side of the picture written by ``match --draw``.
 DRAW_MAX_SIDE = 1600
@@ -67,8 +72,12 @@ class _OneLineErrors(click.Group):
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except _NoArgsIsHelp as error:
-            click.echo(error.ctx.get_help())
-            code = error.exit_code
+            try:
+                click.echo(error.ctx.get_help())
+                code = error.exit_code
+            except BrokenPipeError:
+                _discard_stdout()
+                code = EXIT_OUTPUT_CLOSED
         except click.UsageError as error:
             command = error.ctx.command_path if error.ctx else "cvmatch"
             click.echo(
@@ -93,10 +102,25 @@ class _OneLineErrors(click.Group):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # What reads the output went away (``cvmatch match ... | head``): stop
+            # quietly, as other command-line tools do, and keep Python from failing
+            # again when it flushes standard output on the way out.
+            _discard_stdout()
+            ctx.exit(EXIT_OUTPUT_CLOSED)
         except Exception as error:  # the promise is: never a traceback
             click.echo(f"internal error: {type(error).__name__}: {error}", err=True)
             ctx.exit(EXIT_INTERNAL)
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # standard output is not a file (a test runner)
+        pass
 
 
 class _WarningFormatter(logging.Formatter):

@@ -3,8 +3,13 @@ and the documented exit code, never a traceback."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
-from conftest import SAMPLE_CATALOGUE, SAMPLE_PHOTOS
+from conftest import CLI_COMMAND, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
+
+from cvmatch.cli import EXIT_OUTPUT_CLOSED
 
 PHOTO = SAMPLE_PHOTOS / "query02.png"
 
@@ -105,3 +110,28 @@ def test_bad_input_from_a_real_process_has_no_traceback(cli_process, tmp_path):
     finished = cli_process("match", missing, PHOTO)
     assert finished.returncode == 3
     assert finished.stderr.decode() == f"error: {missing}: no such index file\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+@pytest.mark.parametrize(
+    "arguments",
+    [["match", "{index}", PHOTO, PHOTO], []],
+    ids=["match", "help-of-cvmatch-alone"],
+)
+def test_output_closed_by_its_reader_ends_quietly(arguments, sample_index_file):
+    """When what reads the output has gone (``cvmatch match ... | head``), cvmatch
+    stops with the code a shell gives for SIGPIPE (141), not an internal error or a
+    traceback, and prints nothing on stderr."""
+    arguments = [
+        str(sample_index_file) if argument == "{index}" else str(argument)
+        for argument in arguments
+    ]
+    process = subprocess.Popen(
+        [*CLI_COMMAND, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()  # the reader leaves before the first line is written
+
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == EXIT_OUTPUT_CLOSED
+    assert stderr.decode() == ""
