@@ -24,6 +24,13 @@ SAMPLE_PHOTOS = SAMPLE_COVERS / "photos"
 #: elsewhere names it with ``CVMATCH_DATA`` (as the benchmarks do).
 SHARED_DATA = Path(os.environ.get("CVMATCH_DATA", REPO_ROOT.parent / "shared" / "data"))
 
+#: The command line that runs ``cvmatch`` as a separate program, in this environment.
+CLI_COMMAND = [
+    sys.executable,
+    "-c",
+    "from cvmatch.cli import main; main(prog_name='cvmatch')",
+]
+
 #: Which catalogue book each sample photo shows: photo stem -> (book id, title).
 QUERY_BOOKS = {
     "query01": ("cover016", "Dance of Death"),
@@ -103,12 +110,7 @@ def cli_process():
     """
 
     def run(*args, stdout=subprocess.PIPE, env=None, cwd=None, timeout=120):
-        command = [
-            sys.executable,
-            "-c",
-            "from cvmatch.cli import main; main(prog_name='cvmatch')",
-            *(os.fspath(arg) for arg in args),
-        ]
+        command = [*CLI_COMMAND, *(os.fspath(arg) for arg in args)]
         return subprocess.run(
             command,
             stdout=stdout,

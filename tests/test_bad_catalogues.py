@@ -3,7 +3,7 @@ row and nothing written, or an index that works and reports what it left out."""
 
 from __future__ import annotations
 
-import math
+import json
 
 import pytest
 from conftest import SAMPLE_COVERS, SAMPLE_PHOTOS
@@ -28,6 +28,10 @@ BROKEN_CATALOGUES = {
     "missing-image-column": (
         "id,title\ncover001,Next\n",
         ["missing column(s) image"],
+    ),
+    "missing-id-and-title-columns": (
+        f"image,author\n{COVERS / 'cover001.png'},Michael Crichton\n",
+        ["missing column(s) id, title"],
     ),
     "missing-image-file": (
         HEADER
@@ -100,6 +104,24 @@ def test_cli_build_from_broken_catalogue_writes_nothing(text, says, cli, tmp_pat
     assert set(tmp_path.iterdir()) == before
 
 
+def test_cli_build_from_broken_catalogue_keeps_the_existing_index(
+    sample_index_file, cli, tmp_path
+):
+    """``cvmatch build -o EXISTING`` from a catalogue with a repeated id exits 3 and
+    leaves EXISTING byte for byte as it was, with nothing next to it."""
+    text, says = BROKEN_CATALOGUES["duplicate-id"]
+    path = _write_catalogue(tmp_path, text)
+    existing = tmp_path / "books.cvmatch"
+    existing.write_bytes(sample_index_file.read_bytes())
+
+    result = cli("build", path, "-o", existing, "--preset", "orb", "--jobs", "1")
+
+    assert result.exit_code == 3
+    assert all(words in result.stderr for words in says)
+    assert existing.read_bytes() == sample_index_file.read_bytes()
+    assert sorted(tmp_path.iterdir()) == sorted([path, existing])
+
+
 def test_cli_build_with_no_usable_cover_says_what_to_change(cli, tmp_path):
     """A catalogue whose only covers are blank fails to build with a message about the
     images (exit 3), and writes nothing."""
@@ -162,9 +184,11 @@ def test_plain_colour_cover_is_left_out_and_reported(odd_index, odd_catalogue):
 
 
 def test_thumbnail_cover_is_left_out_and_reported(odd_index, odd_catalogue):
-    """A 40x60 thumbnail cover is listed in ``index.skipped`` rather than indexed."""
+    """A 40x60 thumbnail cover is listed in ``index.skipped`` as too small rather
+    than indexed."""
     thumbnail = str(odd_catalogue.parent / "thumbnail.png")
-    assert thumbnail in dict(odd_index.skipped)
+    assert dict(odd_index.skipped)[thumbnail].startswith("too small (40x60 pixels")
+    assert "thumb" not in odd_index.books
 
 
 def test_cli_build_reports_left_out_covers_and_completes(odd_catalogue, cli, tmp_path):
@@ -185,12 +209,15 @@ def test_cli_build_reports_left_out_covers_and_completes(odd_catalogue, cli, tmp
     )
     assert result.exit_code == 0, result.output
     plain = odd_catalogue.parent / "plain.png"
+    thumbnail = odd_catalogue.parent / "thumbnail.png"
     assert f"skipped {plain}: too few features" in result.stderr
+    assert f"skipped {thumbnail}: too small (40x60 pixels" in result.stderr
     assert "Traceback" not in result.output
 
     info = cli("info", output)
     assert info.exit_code == 0
-    assert "skipped images: " in info.stdout and str(plain) in info.stdout
+    assert "skipped images: 2\n" in info.stdout
+    assert str(plain) in info.stdout and str(thumbnail) in info.stdout
 
 
 # --- Tiny catalogues -----------------------------------------------------------------
@@ -224,6 +251,41 @@ def test_tiny_catalogue_builds_and_scores_stay_finite(
 
     assert own.book is not None and own.book.id == "cover003"
     assert other.book is None
+    assert other.runners_up  # the one book was considered, with a score
     for result in (own, other):
-        assert math.isfinite(result.confidence)
-        assert all(math.isfinite(c.score) for c in result.runners_up)
+        _assert_all_numbers_finite(json.dumps(result.to_dict()))
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"{name} in the output")
+
+
+def _assert_all_numbers_finite(text):
+    """Parse JSON text, failing on the NaN and Infinity that Python's json writes."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--branching", "64"]],
+    ids=["default-vocabulary", "vocabulary-larger-than-descriptors"],
+)
+def test_cli_one_book_catalogue_builds_and_prints_finite_scores(options, cli, tmp_path):
+    """``cvmatch build`` of a one-book catalogue, with the default vocabulary or one
+    that could hold more words than there are descriptors, succeeds; ``match --json``
+    names the book in its photo, not in another, and prints only finite numbers."""
+    catalogue = _write_catalogue(
+        tmp_path, HEADER + _row("cover003", COVERS / "cover003.png", "Jurassic Park")
+    )
+    output = tmp_path / "one.cvmatch"
+
+    built = cli("build", catalogue, "-o", output, "--jobs", "1", *options)
+    assert built.exit_code == 0, built.output
+    assert "Traceback" not in built.output
+
+    photos = [SAMPLE_PHOTOS / "query03.png", SAMPLE_PHOTOS / "query05.png"]
+    matched = cli("match", output, *photos, "--json", "--top", "3")
+    assert matched.exit_code == 1, matched.output
+    own, other = _assert_all_numbers_finite(matched.stdout)
+    assert own["book"]["id"] == "cover003"
+    assert other["book"] is None and other["reason"]

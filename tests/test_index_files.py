@@ -150,11 +150,20 @@ def test_bad_index_file_is_refused_without_running_anything(
     "make",
     [
         _truncated,
+        _future_version,
+        _random_bytes,
         _pickle_that_runs_a_command,
         _plain_npy,
         _member_declaring_30_gigabytes,
     ],
-    ids=["truncated", "pickle-running-a-command", "plain-npy", "member-declaring-30GB"],
+    ids=[
+        "truncated",
+        "future-version",
+        "random-bytes",
+        "pickle-running-a-command",
+        "plain-npy",
+        "member-declaring-30GB",
+    ],
 )
 def test_cli_refuses_bad_index_file_in_one_line(
     make, command, sample_index_file, cli, tmp_path

@@ -118,3 +118,18 @@ def test_cli_writes_utf8_when_piped_to_a_file(
         assert report["book"]["title"] == title
     else:
         assert written.startswith(f"{photo}: {title} by {author}\n")
+
+
+def test_cli_error_names_a_non_ascii_photo_in_utf8(library, cli_process):
+    """Piped under the plain C locale, the error for a missing photo at a non-ASCII
+    path names that path unchanged, in UTF-8, on one line of stderr; exit 3."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONIO")}
+    env.pop("PYTHONUTF8", None)
+    env.update(LC_ALL="C", LANG="C")
+    missing = library["photos"]["park"].parent / "verlorenes Foto 失われた 🕳.jpg"
+
+    finished = cli_process("match", library["index"], missing, env=env)
+
+    assert finished.returncode == 3
+    assert finished.stdout == b""
+    assert finished.stderr.decode("utf-8") == f"error: {missing}: no such file\n"
