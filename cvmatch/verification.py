@@ -190,6 +190,13 @@ def explained_share(photo_keypoints, cover, homography, inlier_points) -> float:
     outside the frame) say nothing either way, so a true cover half washed out by
     glare is not penalised.
 
+    What it misses: cells that the homography puts outside the photo say nothing
+    either, so a band of a cover seen alone (its title on a spine in a shelf of
+    books) can pass when the rest of the cover falls beyond the picture. Counting
+    such cells against the fit would also refuse real photos in which the cover is
+    half out of the frame; ``test_bookshelf_of_catalogue_spines_gets_no_title``
+    shows the case.
+
     Parameters
     ----------
     photo_keypoints : numpy.ndarray
