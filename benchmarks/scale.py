@@ -24,9 +24,15 @@ Run, for one method at several sizes::
     python -m benchmarks.scale --method cvmatch-orb --sizes 1702,10000,100000
 
 Each run adds its reports to ``scale.json`` in the output folder and redraws
-``scale.png`` from everything recorded there. Memory is the growth of the process's
-resident set over a build, and a second build in the same process reuses memory the
-first one freed: for memory figures, give one size per run.
+``scale.png`` from everything recorded there. The real catalogue's own point needs no
+new run: ``--include`` takes the JSON that ``run_all --size 1702`` wrote and adds the
+methods measured there, with no method run at all::
+
+    python -m benchmarks.scale --include run_all-size1702.json
+
+Memory is the growth of the process's resident set over a build, and a second build
+in the same process reuses memory the first one freed: for memory figures, give one
+size per run.
 """
 
 from __future__ import annotations
@@ -300,6 +306,26 @@ def plot(records: list[dict], png_path: Path) -> None:
     plt.close(figure)
 
 
+def _record(records: list[dict], report_dict: dict) -> list[dict]:
+    """``records`` with ``report_dict`` in place of any earlier one of its method and
+    size."""
+    key = (report_dict["name"], report_dict["n_covers"])
+    kept = [record for record in records if (record["name"], record["n_covers"]) != key]
+    return [*kept, {k: v for k, v in report_dict.items() if k != "outcomes"}]
+
+
+def include_reports(paths: list[Path], out_dir: Path) -> None:
+    """Add the reports of earlier ``run_all`` runs to ``scale.json`` and redraw."""
+    json_path = Path(out_dir) / "scale.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    records = json.loads(json_path.read_text()) if json_path.exists() else []
+    for path in paths:
+        for report_dict in json.loads(Path(path).read_text()):
+            records = _record(records, report_dict)
+    json_path.write_text(json.dumps(records, indent=1))
+    plot(records, json_path.with_name("scale.png"))
+
+
 def run_scale(
     factory,
     sizes: list[int],
@@ -340,12 +366,7 @@ def run_scale(
         logger.info("%s: building on %d covers", method.name, len(catalogue))
         report = evaluate(method, catalogue, query_set, seed=seed)
         reports.append(report)
-        records = [
-            record
-            for record in records
-            if (record["name"], record["n_covers"]) != (report.name, report.n_covers)
-        ]
-        records.append(report.as_dict())
+        records = _record(records, report.as_dict())
         json_path.write_text(json.dumps(records, indent=1))
         plot(records, out_dir / "scale.png")
         logger.info(
@@ -369,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.scale", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--method", required=True, help="a name from benchmarks.registry"
+        "--method", help="a name from benchmarks.registry (needed unless --include)"
     )
     parser.add_argument("--sizes", default="1702,10000,100000", help="comma-separated")
     parser.add_argument("--photos", type=int, help="photos queried (default: all)")
@@ -377,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=CACHE_DIR / "results")
     parser.add_argument("--training-budget", type=float, default=1800.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--include",
+        type=Path,
+        action="append",
+        default=[],
+        help="a run_all JSON whose reports join scale.json (no method is run)",
+    )
     parser.add_argument(
         "--generate-only",
         action="store_true",
@@ -386,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     limit_threads(options.threads)
 
+    if options.include:
+        include_reports(options.include, options.out_dir)
+        print(f"wrote {options.out_dir / 'scale.json'} and scale.png")
+        return 0
+    if not options.method:
+        parser.error("--method is needed (or --include)")
     entries = load_manifest(options.data_dir)
     sizes = sorted(int(size) for size in options.sizes.split(","))
     if options.generate_only:
