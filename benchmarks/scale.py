@@ -358,7 +358,6 @@ def run_scale(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "scale.json"
-    records = json.loads(json_path.read_text()) if json_path.exists() else []
     reports = []
     for size in sizes:
         catalogue, query_set = catalogue_of_size(entries, size, n_photos, seed=seed)
@@ -366,6 +365,8 @@ def run_scale(
         logger.info("%s: building on %d covers", method.name, len(catalogue))
         report = evaluate(method, catalogue, query_set, seed=seed)
         reports.append(report)
+        # Read again just before writing: another run may have added its own since.
+        records = json.loads(json_path.read_text()) if json_path.exists() else []
         records = _record(records, report.as_dict())
         json_path.write_text(json.dumps(records, indent=1))
         plot(records, out_dir / "scale.png")
