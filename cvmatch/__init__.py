@@ -29,6 +29,7 @@ from .errors import (
     IndexFormatError,
     IndexStateError,
     MissingExtraError,
+    ParameterError,
 )
 from .features import PRESETS
 from .images import load_image
@@ -50,6 +51,7 @@ __all__ = [
     "MatchResult",
     "MissingExtraError",
     "PRESETS",
+    "ParameterError",
     "load_image",
     "load_index",
     "read_catalogue",

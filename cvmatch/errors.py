@@ -10,6 +10,11 @@ class CvmatchError(Exception):
     """Base class of every error that cvmatch raises on purpose."""
 
 
+class ParameterError(CvmatchError, ValueError):
+    """An argument is outside what the function accepts (an unknown preset, a
+    negative count, a confidence outside 0 to 1, an empty catalogue...)."""
+
+
 class ImageError(CvmatchError):
     """A photo or cover image could not be read, or is not usable."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import CvmatchError
+from .errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def get_preset(name: str) -> FeaturePreset:
         return PRESETS[name]
     except KeyError:
         known = ", ".join(sorted(PRESETS))
-        raise CvmatchError(
+        raise ParameterError(
             f"unknown feature preset {name!r}; choose one of: {known}"
         ) from None
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from . import tuning
 from .catalogue import Book, CatalogueEntry
-from .errors import ImageError, IndexStateError
+from .errors import ImageError, IndexStateError, ParameterError
 from .features import Features, extract_features, get_preset, matching_descriptors
 from .images import load_image
 from .inverted_index import InvertedIndex
@@ -253,10 +254,19 @@ class CoverIndex:
 
         Raises
         ------
-        CvmatchError
+        ParameterError
+            The catalogue is empty, the preset unknown, or ``seed`` or ``n_jobs``
+            out of range.
+        IndexStateError
             No cover in the catalogue could be indexed.
         """
+        if not catalogue:
+            raise ParameterError(
+                "the catalogue is empty; give CoverIndex.build at least one book"
+            )
         feature_preset = get_preset(preset)
+        _check_seed(seed, branching)
+        _check_jobs(n_jobs)
         extracted = _extract_all(catalogue, feature_preset, n_jobs, progress)
         return cls._from_extracted(extracted, preset, branching, seed)
 
@@ -306,9 +316,12 @@ class CoverIndex:
 
         Raises
         ------
+        ParameterError
+            ``n_jobs`` is neither -1 nor a positive number.
         IndexStateError
             A book id is already in the index (remove it first to replace it).
         """
+        _check_jobs(n_jobs)
         for entry in catalogue:
             if entry.book.id in self.books:
                 raise IndexStateError(
@@ -357,9 +370,21 @@ class CoverIndex:
 
         Raises
         ------
+        ParameterError
+            ``top`` is negative or ``min_confidence`` outside 0 to 1.
         ImageError
             The photo cannot be read.
         """
+        if not _is_whole(top) or top < 0:
+            raise ParameterError(
+                f"top must be a whole number of runners-up, 0 or more, not {top!r}"
+            )
+        if min_confidence is not None and not (
+            isinstance(min_confidence, numbers.Real) and 0 <= min_confidence <= 1
+        ):
+            raise ParameterError(
+                f"min_confidence must be a number from 0 to 1, not {min_confidence!r}"
+            )
         name = os.fspath(photo) if isinstance(photo, (str, os.PathLike)) else "<image>"
         loaded = load_image(photo, tuning.PHOTO_MAX_SIDE)
         features = extract_features(loaded.pixels, self.preset, tuning.PHOTO_FEATURES)
@@ -458,6 +483,46 @@ class CoverIndex:
             return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
         return MatchResult(
             name, best.book, confidence, best.inliers, best.corners, others[:top], ""
+        )
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+#: scikit-learn takes k-means seeds from 0 to 2**32 - 1, and the vocabulary seeds the
+#: k-means of each of its ``branching`` branches with ``seed + 1 + branch``.
+_LARGEST_KMEANS_SEED = 2**32 - 1
+
+
+def highest_seed(branching: int | None = None) -> int:
+    """The largest vocabulary seed that :meth:`CoverIndex.build` accepts.
+
+    Parameters
+    ----------
+    branching : int, optional
+        The vocabulary's branching; by default the largest it is chosen to be.
+
+    Returns
+    -------
+    int
+    """
+    return _LARGEST_KMEANS_SEED - (branching or tuning.MAX_BRANCHING)
+
+
+def _check_seed(seed, branching) -> None:
+    highest = highest_seed(branching)
+    if not _is_whole(seed) or not 0 <= seed <= highest:
+        raise ParameterError(
+            f"seed must be a whole number from 0 to {highest}, not {seed!r}"
+        )
+
+
+def _check_jobs(n_jobs) -> None:
+    if not _is_whole(n_jobs) or not (n_jobs == -1 or n_jobs >= 1):
+        raise ParameterError(
+            "n_jobs must be -1 (one process per core) or a positive number of "
+            f"processes, not {n_jobs!r}"
         )
 
 

@@ -197,3 +197,73 @@ def test_confidence_rewards_evidence_and_lead():
     assert confidence_of(20, 0) < confidence_of(60, 0) < confidence_of(200, 0) < 1.0
     assert confidence_of(60, 30) < confidence_of(60, 5)
     assert math.isclose(confidence_of(40, 0), 1 - math.exp(-1))
+
+
+#: name -> (call on the sample index or catalogue, words the error must contain)
+BAD_ARGUMENTS = {
+    "empty-catalogue": (
+        lambda index, catalogue: cvmatch.CoverIndex.build([]),
+        "the catalogue is empty",
+    ),
+    "unknown-preset": (
+        lambda index, catalogue: cvmatch.CoverIndex.build(catalogue, preset="surf"),
+        "unknown feature preset 'surf'; choose one of: orb, rootsift",
+    ),
+    "negative-seed": (
+        lambda index, catalogue: cvmatch.CoverIndex.build(catalogue, seed=-5),
+        "seed must be a whole number from 0 to",
+    ),
+    "seed-too-large-for-k-means": (
+        lambda index, catalogue: cvmatch.CoverIndex.build(catalogue, seed=2**32 - 1),
+        "not 4294967295",
+    ),
+    "no-processes": (
+        lambda index, catalogue: cvmatch.CoverIndex.build(catalogue, n_jobs=0),
+        "n_jobs must be -1",
+    ),
+    "no-processes-to-add-with": (
+        lambda index, catalogue: index.add(catalogue, n_jobs=0),
+        "n_jobs must be -1",
+    ),
+    "negative-top": (
+        lambda index, catalogue: index.match(SAMPLE_PHOTOS / "query03.png", top=-1),
+        "top must be a whole number",
+    ),
+    "fractional-top": (
+        lambda index, catalogue: index.match(SAMPLE_PHOTOS / "query03.png", top=1.5),
+        "not 1.5",
+    ),
+    "confidence-above-1": (
+        lambda index, catalogue: index.match(
+            SAMPLE_PHOTOS / "query03.png", min_confidence=2
+        ),
+        "min_confidence must be a number from 0 to 1, not 2",
+    ),
+    "confidence-not-a-number": (
+        lambda index, catalogue: index.match(
+            SAMPLE_PHOTOS / "query03.png", min_confidence=float("nan")
+        ),
+        "not nan",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "says"), BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys()
+)
+def test_bad_argument_raises_parameter_error_naming_it(
+    call, says, sample_index, sample_catalogue
+):
+    """An argument outside what build, add or match accept raises ParameterError (a
+    CvmatchError and a ValueError) that names the argument and the bad value, before
+    any cover or photo is read and without changing the index."""
+    covers = len(sample_index.covers)
+
+    with pytest.raises(cvmatch.ParameterError) as raised:
+        call(sample_index, sample_catalogue[:1])
+
+    assert isinstance(raised.value, cvmatch.CvmatchError)
+    assert isinstance(raised.value, ValueError)
+    assert says in str(raised.value)
+    assert len(sample_index.covers) == covers
+
