@@ -479,7 +479,11 @@ class CoverIndex:
             )
             return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
         if confidence < min_confidence:
-            reason = f"ambiguous: confidence {confidence:.2f} below {min_confidence}"
+            # Rounded down, so that 0.996 below 1.0 does not read "1.00 below 1.0".
+            shown = math.floor(confidence * 100) / 100
+            reason = f"confidence {shown:.2f} below the threshold {min_confidence}"
+            if runner_up > 0:
+                reason = f"ambiguous: {reason}"
             return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
         return MatchResult(
             name, best.book, confidence, best.inliers, best.corners, others[:top], ""

@@ -267,3 +267,32 @@ def test_bad_argument_raises_parameter_error_naming_it(
     assert says in str(raised.value)
     assert len(sample_index.covers) == covers
 
+
+def test_confidence_below_threshold_without_rival_is_not_called_ambiguous(
+    sample_index,
+):
+    """A photo whose only verified book falls short of a raised threshold is no match
+    because of the threshold, and the reason says so without calling it ambiguous."""
+    result = sample_index.match(SAMPLE_PHOTOS / "query03.png", min_confidence=1.0)
+
+    assert not result.matched
+    assert not any(candidate.inliers for candidate in result.runners_up[1:])
+    assert result.reason.startswith("confidence 0.9")
+    assert result.reason.endswith(" below the threshold 1.0")
+
+
+def test_two_books_fitting_equally_are_called_ambiguous(sample_catalogue):
+    """When another book fits the photo as well (here the same cover listed under two
+    ids), the best book's lead is gone and the reason says the photo is ambiguous."""
+    jurassic_park = next(e for e in sample_catalogue if e.book.id == "cover003")
+    copy = cvmatch.CatalogueEntry(
+        cvmatch.Book(id="copy", title="Jurassic Park (copy)"), jurassic_park.images
+    )
+    index = cvmatch.CoverIndex.build(
+        [jurassic_park, copy, sample_catalogue[0]], preset="orb", branching=8
+    )
+
+    result = index.match(SAMPLE_PHOTOS / "query03.png")
+
+    assert not result.matched
+    assert result.reason == "ambiguous: confidence 0.00 below the threshold 0.3"
