@@ -102,9 +102,9 @@ def read_catalogue(path) -> list[CatalogueEntry]:
     Raises
     ------
     CatalogueError
-        The file is missing, not UTF-8 CSV, has no rows, lacks a required column, or a
-        row has an empty required field, an unknown image, a malformed ISBN or
-        Goodreads id, or an id already used by an earlier row.
+        The file is missing or a directory, not UTF-8 CSV, has no rows, lacks a
+        required column, or a row has an empty required field, an unknown image, a
+        malformed ISBN or Goodreads id, or an id already used by an earlier row.
 
     Examples
     --------
@@ -118,6 +118,8 @@ def read_catalogue(path) -> list[CatalogueEntry]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise CatalogueError(f"{path}: no such catalogue file") from None
+    except IsADirectoryError:
+        raise CatalogueError(f"{path}: is a directory, not a catalogue file") from None
     except UnicodeDecodeError:
         raise CatalogueError(
             f"{path}: not a UTF-8 text file; save it as UTF-8 CSV"

@@ -170,8 +170,10 @@ _jobs_option = click.option(
     help="Processes for feature extraction (-1: one per core).",
 )
 
+# Paths are checked by cvmatch, not by click: a directory given for a file is bad input
+# (exit 3) with a message that says so, like a missing or damaged file.
 _index_argument = click.argument(
-    "index_file", metavar="INDEX", type=click.Path(dir_okay=False, path_type=Path)
+    "index_file", metavar="INDEX", type=click.Path(path_type=Path)
 )
 
 
@@ -186,7 +188,7 @@ def _count_images(catalogue) -> int:
 
 
 @main.command(epilog=EPILOG)
-@click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("catalogue", type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -349,7 +351,7 @@ def info(index_file, as_json):
 
 @main.command(epilog=EPILOG)
 @_index_argument
-@click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("catalogue", type=click.Path(path_type=Path))
 @_jobs_option
 def add(index_file, catalogue, jobs):
     """Add the books of a CATALOGUE CSV to an INDEX (same vocabulary)."""

@@ -69,9 +69,12 @@ def save_index(index: CoverIndex, path) -> None:
     Raises
     ------
     IndexStateError
-        The folder cannot be written to; the message says why.
+        ``path`` is a directory, or its folder cannot be written to; the message
+        says why.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IndexStateError(f"{path}: is a directory, not an index file")
     arrays = _to_arrays(index)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
@@ -166,8 +169,9 @@ def load_index(path) -> CoverIndex:
     Raises
     ------
     IndexFormatError
-        The file is missing, truncated, not a cvmatch index, from a newer format
-        version, or internally inconsistent. Nothing in the file is executed.
+        The file is missing, a directory, empty, truncated, not a cvmatch index,
+        from a newer format version, or internally inconsistent. Nothing in the
+        file is executed.
 
     Examples
     --------
@@ -179,6 +183,8 @@ def load_index(path) -> CoverIndex:
     3
     """
     path = Path(path)
+    if path.is_dir():
+        raise IndexFormatError(f"{path}: is a directory, not an index file")
     if not path.is_file():
         raise IndexFormatError(f"{path}: no such index file")
     try:
@@ -186,6 +192,10 @@ def load_index(path) -> CoverIndex:
             signature = handle.read(len(_ZIP_SIGNATURE))
     except OSError as error:
         raise IndexFormatError(f"{path}: cannot be read ({error.strerror})") from None
+    if not signature:
+        raise IndexFormatError(
+            f"{path}: the file is empty, not an index; build one with 'cvmatch build'"
+        )
     if signature != _ZIP_SIGNATURE:
         # Not even a ZIP archive (a .npy, a pickle, random bytes): say so, rather than
         # pass on NumPy's advice to load the file with pickling enabled.

@@ -289,3 +289,20 @@ def test_cli_one_book_catalogue_builds_and_prints_finite_scores(options, cli, tm
     own, other = _assert_all_numbers_finite(matched.stdout)
     assert own["book"]["id"] == "cover003"
     assert other["book"] is None and other["reason"]
+
+
+@pytest.mark.parametrize("command", ["build", "add"])
+def test_cli_directory_given_as_catalogue_is_bad_input(
+    command, sample_index_file, cli, tmp_path
+):
+    """A directory given where the catalogue CSV goes is bad input (exit 3) with one
+    line that says it is a directory, as for a missing catalogue, not a usage error."""
+    index = tmp_path / "books.cvmatch"
+    index.write_bytes(sample_index_file.read_bytes())
+    arguments = [tmp_path, "-o", index] if command == "build" else [index, tmp_path]
+
+    result = cli(command, *arguments, "--jobs", "1")
+
+    assert result.exit_code == 3
+    assert result.stderr == f"error: {tmp_path}: is a directory, not a catalogue file\n"
+    assert index.read_bytes() == sample_index_file.read_bytes()

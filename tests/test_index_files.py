@@ -72,6 +72,10 @@ def _empty(index_file, path):
     path.write_bytes(b"")
 
 
+def _directory(index_file, path):
+    path.mkdir()
+
+
 def _pickle_that_runs_a_command(index_file, path):
     path.write_bytes(pickle.dumps(_RunsCommand(path.parent / MARKER)))
 
@@ -117,7 +121,8 @@ BAD_INDEX_FILES = {
     "future-version": (_future_version, "format version 2 is newer"),
     "unknown-preset": (_unknown_preset, "unknown feature preset 'surf'"),
     "random-bytes": (_random_bytes, "not a cvmatch index"),
-    "empty": (_empty, "not a cvmatch index"),
+    "empty": (_empty, "the file is empty"),
+    "directory": (_directory, "is a directory, not an index file"),
     "pickle-running-a-command": (_pickle_that_runs_a_command, "not a cvmatch index"),
     "npz-with-pickled-member": (_npz_with_pickled_member, "not a cvmatch index"),
     "plain-npy": (_plain_npy, "not a cvmatch index"),
@@ -183,12 +188,31 @@ def test_cli_refuses_bad_index_file_in_one_line(
     assert not (tmp_path / MARKER).exists()
 
 
-def test_cli_on_missing_index_file_names_it(cli, tmp_path):
-    """A missing index file is reported as such (exit 3)."""
+@pytest.mark.parametrize(
+    "command",
+    [["info"], ["match", SAMPLE_PHOTOS / "query01.png"], ["remove", "cover001"]],
+    ids=["info", "match", "remove"],
+)
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda path: None, "no such index file"),
+        (lambda path: path.mkdir(), "is a directory, not an index file"),
+    ],
+    ids=["missing", "directory"],
+)
+def test_cli_on_missing_index_file_or_directory_names_it(
+    make, says, command, cli, tmp_path
+):
+    """A missing index file, or a directory given as the index, is bad input (exit
+    3, as for any unusable file) reported in one line that names it and says which."""
     path = tmp_path / "nowhere.cvmatch"
-    result = cli("info", path)
+    make(path)
+
+    result = cli(command[0], path, *command[1:])
+
     assert result.exit_code == 3
-    assert result.stderr == f"error: {path}: no such index file\n"
+    assert result.stderr == f"error: {path}: {says}\n"
 
 
 # --- Interrupted saves ---------------------------------------------------------------
