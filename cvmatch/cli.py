@@ -24,7 +24,7 @@ from .catalogue import read_catalogue
 from .errors import CvmatchError
 from .features import PRESETS
 from .images import load_image
-from .matcher import CoverIndex
+from .matcher import CoverIndex, highest_seed
 from .storage import load_index, save_index
 
 EXIT_MATCH = 0
@@ -39,6 +39,9 @@ EXIT_OUTPUT_CLOSED = 141
 
 #: Longest side of the picture written by ``match --draw``.
 DRAW_MAX_SIDE = 1600
+
+#: Largest ``build --branching``: a vocabulary of up to a million words.
+MAX_BRANCHING = 1024
 
 EPILOG = """\b
 Exit codes:
@@ -59,6 +62,25 @@ def _whole_numbers(low: int, high: int) -> click.IntRange:
     numbers = click.IntRange(low, high)
     numbers.name = "whole number"  # click would say "not a valid integer range"
     return numbers
+
+
+class _ProcessCount(click.ParamType):
+    """``--jobs``: -1 for one process per core, or a positive number of processes."""
+
+    name = "-1 or a positive number"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = 0
+        if number != -1 and number < 1:
+            self.fail(
+                f"{value!r} is not -1 (one process per core) or a positive number",
+                param,
+                ctx,
+            )
+        return number
 
 
 class _OneLineErrors(click.Group):
@@ -164,7 +186,8 @@ def main(verbose):
 
 _jobs_option = click.option(
     "--jobs",
-    type=int,
+    type=_ProcessCount(),
+    metavar="N",
     default=-1,
     show_default=True,
     help="Processes for feature extraction (-1: one per core).",
@@ -206,12 +229,18 @@ def _count_images(catalogue) -> int:
 )
 @click.option(
     "--branching",
-    type=_whole_numbers(2, 1024),
+    type=_whole_numbers(2, MAX_BRANCHING),
     default=None,
     help="Vocabulary tree branching (up to branching^2 visual words); "
     "by default chosen from the catalogue's size.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Vocabulary seed.")
+@click.option(
+    "--seed",
+    type=_whole_numbers(0, highest_seed(MAX_BRANCHING)),
+    default=0,
+    show_default=True,
+    help="Vocabulary seed.",
+)
 @_jobs_option
 def build(catalogue, output, preset, branching, seed, jobs):
     """Build an index from a CATALOGUE CSV (columns id, image, title, ...)."""

@@ -20,6 +20,18 @@ USAGE_ERRORS = {
     "draw-with-two-photos": ["match", "{index}", PHOTO, PHOTO, "--draw", "out.png"],
     "build-without-output": ["build", SAMPLE_CATALOGUE],
     "unknown-preset": ["build", SAMPLE_CATALOGUE, "-o", "x", "--preset", "surf"],
+    "negative-seed": ["build", SAMPLE_CATALOGUE, "-o", "x", "--seed", "-5"],
+    "seed-beyond-32-bits": [
+        "build",
+        SAMPLE_CATALOGUE,
+        "-o",
+        "x",
+        "--seed",
+        "99999999999",
+    ],
+    "no-processes-to-build-with": ["build", SAMPLE_CATALOGUE, "-o", "x", "--jobs", "0"],
+    "no-processes-to-add-with": ["add", "{index}", SAMPLE_CATALOGUE, "--jobs", "0"],
+    "jobs-not-a-number": ["add", "{index}", SAMPLE_CATALOGUE, "--jobs", "all"],
     "remove-without-id": ["remove", "{index}"],
 }
 
@@ -33,8 +45,8 @@ def test_no_command_shows_the_help_and_exits_2(cli):
 
 @pytest.mark.parametrize("arguments", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
 def test_wrong_usage_exits_2_without_traceback(arguments, sample_index_file, cli):
-    """A wrong command line exits 2 with one line that says what is wrong and where
-    the help is, not a traceback or a page of usage text."""
+    """A wrong command line exits 2, before any cover is read, with one line that says
+    what is wrong and where the help is, not a traceback or a page of usage text."""
     arguments = [
         str(sample_index_file) if argument == "{index}" else argument
         for argument in arguments
