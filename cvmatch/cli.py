@@ -83,6 +83,13 @@ class _ProcessCount(click.ParamType):
         return number
 
 
+class _BadInput(click.ClickException):
+    """Bad input that the command line itself finds, such as an output file that
+    cannot be written: one line, and the exit code of bad input."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class _OneLineErrors(click.Group):
     """Turns cvmatch errors into one line on stderr and the documented exit code."""
 
@@ -216,7 +223,7 @@ def _count_images(catalogue) -> int:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Index file to write (replaced atomically if it exists).",
 )
 @click.option(
@@ -244,7 +251,11 @@ def _count_images(catalogue) -> int:
 @_jobs_option
 def build(catalogue, output, preset, branching, seed, jobs):
     """Build an index from a CATALOGUE CSV (columns id, image, title, ...)."""
+    _check_output(output, "an index file", "-o")
+    _refuse_overwriting(output, [catalogue], "the catalogue", "-o")
     entries = read_catalogue(catalogue)
+    covers = [image for entry in entries for image in entry.images]
+    _refuse_overwriting(output, covers, "a cover image of the catalogue", "-o")
     with _progress(_count_images(entries), "Reading covers") as bar:
         index = CoverIndex.build(
             entries,
@@ -276,7 +287,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
 )
 @click.option(
     "--draw",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Write the photo with the recognised cover outlined (one photo only).",
 )
 @click.option(
@@ -289,6 +300,10 @@ def match(index_file, photos, as_json, top, draw, min_confidence):
     """Recognise the book in each PHOTO using the INDEX."""
     if draw and len(photos) != 1:
         raise click.UsageError("--draw takes exactly one photo")
+    if draw:
+        _check_output(draw, "a picture file", "--draw")
+        _check_picture_format(draw)
+        _refuse_overwriting(draw, photos, "the photo", "--draw")
     index = load_index(index_file)
     worst, reports = EXIT_MATCH, []
     for photo in photos:
@@ -312,6 +327,53 @@ def match(index_file, photos, as_json, top, draw, min_confidence):
     if as_json:
         click.echo(json.dumps(reports, ensure_ascii=False, indent=2))
     sys.exit(worst)
+
+
+def _check_output(path: Path, kind: str, option: str) -> None:
+    """Refuse, before any work is done, an output path that cannot be written."""
+    if path.is_dir():
+        raise _BadInput(f"{path}: is a directory, not {kind}")
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise _BadInput(
+            f"{path}: {folder} is not a folder; give {option} a path in a folder"
+        )
+    if not folder.exists():
+        raise _BadInput(
+            f"{path}: the folder {folder} does not exist; create it, or give "
+            f"{option} a path in an existing folder"
+        )
+
+
+def _check_picture_format(path: Path) -> None:
+    from PIL import Image
+
+    writable = {
+        extension
+        for extension, picture_format in Image.registered_extensions().items()
+        if picture_format in Image.SAVE
+    }
+    if path.suffix.lower() not in writable:
+        raise _BadInput(
+            f"{path}: not the name of a picture cvmatch can write; end the --draw "
+            "file name with .png or .jpg"
+        )
+
+
+def _refuse_overwriting(output: Path, inputs, what: str, option: str) -> None:
+    for source in inputs:
+        if _same_file(output, Path(source)):
+            raise _BadInput(
+                f"{output}: is {what}, which {option} would overwrite; give {option} "
+                "another file name"
+            )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        return first.resolve() == second.resolve()
 
 
 def _describe_result(result, top) -> str:
@@ -346,7 +408,8 @@ def _draw(photo, result, output: Path) -> None:
     try:
         Image.fromarray(canvas).save(output)
     except (OSError, ValueError) as error:
-        raise CvmatchError(f"{output}: cannot write the picture ({error})") from None
+        reason = getattr(error, "strerror", None) or str(error)
+        raise CvmatchError(f"{output}: cannot write the picture ({reason})") from None
 
 
 @main.command(epilog=EPILOG)

@@ -9,6 +9,7 @@ import sys
 import pytest
 from conftest import CLI_COMMAND, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
 
+import cvmatch.matcher
 from cvmatch.cli import EXIT_OUTPUT_CLOSED
 
 PHOTO = SAMPLE_PHOTOS / "query02.png"
@@ -74,9 +75,16 @@ def test_removing_unknown_book_exits_3_and_keeps_the_index(
     assert path.read_bytes() == sample_index_file.read_bytes()
 
 
-def test_adding_a_book_already_indexed_exits_3(sample_index_file, cli, tmp_path):
+def _refuse_to_read_covers(*arguments):
+    raise AssertionError("a cover was read")
+
+
+def test_adding_a_book_already_indexed_exits_3_before_reading_covers(
+    sample_index_file, cli, tmp_path, monkeypatch
+):
     """``cvmatch add`` with a catalogue whose id is already indexed exits 3 and says
-    to remove the book first."""
+    to remove the book first, before any cover of the catalogue is read."""
+    monkeypatch.setattr(cvmatch.matcher, "_cover_features", _refuse_to_read_covers)
     path = tmp_path / "index.cvmatch"
     path.write_bytes(sample_index_file.read_bytes())
     catalogue = tmp_path / "more.csv"
@@ -91,28 +99,147 @@ def test_adding_a_book_already_indexed_exits_3(sample_index_file, cli, tmp_path)
     assert path.read_bytes() == sample_index_file.read_bytes()
 
 
-def test_draw_to_unwritable_place_exits_3(sample_index_file, cli, tmp_path):
-    """``--draw`` into a folder that does not exist exits 3 naming the output file."""
-    output = tmp_path / "no such folder" / "drawn.png"
+def _unwritable_outputs(extension):
+    """name -> (make the output path in a folder, words the error must contain)."""
+
+    def in_a_file(folder):
+        (folder / "notes.txt").write_text("a file, not a folder")
+        return folder / "notes.txt" / f"out{extension}"
+
+    def a_directory(folder):
+        (folder / f"out{extension}").mkdir()
+        return folder / f"out{extension}"
+
+    return {
+        "missing-folder": (
+            lambda folder: folder / "no such folder" / f"out{extension}",
+            "the folder {folder}/no such folder does not exist; create it",
+        ),
+        "folder-is-a-file": (in_a_file, "{folder}/notes.txt is not a folder"),
+        "directory": (a_directory, "is a directory, not a"),
+    }
+
+
+BUILD_OUTPUTS = _unwritable_outputs(".cvmatch")
+
+DRAW_OUTPUTS = {
+    **_unwritable_outputs(".png"),
+    "text-extension": (
+        lambda folder: folder / "out.txt",
+        "not the name of a picture cvmatch can write; end the --draw file name",
+    ),
+    "no-extension": (lambda folder: folder / "out", "not the name of a picture"),
+}
+
+
+@pytest.mark.parametrize(("make", "says"), DRAW_OUTPUTS.values(), ids=DRAW_OUTPUTS)
+def test_draw_to_unwritable_place_exits_3_before_matching(
+    make, says, sample_index_file, cli, tmp_path
+):
+    """``--draw`` into a folder that does not exist, under a file, onto a directory,
+    or with an extension Pillow cannot write exits 3 with one line naming the output,
+    before the photo is matched, and writes nothing."""
+    output = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+
     result = cli("match", sample_index_file, PHOTO, "--draw", output)
+
     assert result.exit_code == 3
-    assert f"error: {output}: cannot write the picture" in result.stderr
-    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {output}: ")
+    assert says.format(folder=tmp_path) in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_build_into_missing_folder_exits_3(cli, tmp_path):
-    """``cvmatch build -o`` into a folder that does not exist exits 3 and says it
-    cannot write there."""
-    tiny = tmp_path / "tiny.csv"
+@pytest.mark.parametrize(("make", "says"), BUILD_OUTPUTS.values(), ids=BUILD_OUTPUTS)
+def test_build_into_unwritable_place_exits_3_before_reading_covers(
+    make, says, cli, tmp_path
+):
+    """``cvmatch build -o`` into a folder that does not exist, under a file or onto a
+    directory exits 3 with one line naming the output, before any cover is read."""
+    output = make(tmp_path)
+
+    result = cli("build", SAMPLE_CATALOGUE, "-o", output, "--jobs", "1")
+
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"error: {output}: ")
+    assert says.format(folder=tmp_path) in result.stderr
+    assert result.stderr.count("\n") == 1  # no "Reading covers" progress
+
+
+def _spellings_of(path):
+    """name -> another way to name ``path``: as it is, through '..', a symbolic link."""
+    link = path.parent / f"link-to-{path.name}"
+    link.symlink_to(path)
+    return {
+        "same-path": path,
+        "through-parent": path.parent / ".." / path.parent.name / path.name,
+        "symbolic-link": link,
+    }
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_build_refuses_to_overwrite_its_catalogue(cli, tmp_path):
+    """``cvmatch build CAT -o CAT``, however CAT is spelt, exits 3 with one line that
+    says to give -o another name, and leaves the catalogue as it was."""
+    catalogue = tmp_path / "catalogue.csv"
     cover = SAMPLE_CATALOGUE.parent / "covers" / "cover003.png"
-    tiny.write_text(f"id,image,title\ncover003,{cover},Jurassic Park\n", "utf-8")
-    output = tmp_path / "no such folder" / "index.cvmatch"
+    catalogue.write_text(f"id,image,title\ncover003,{cover},Jurassic Park\n", "utf-8")
+    text = catalogue.read_text("utf-8")
 
-    result = cli("build", tiny, "-o", output, "--preset", "orb", "--jobs", "1")
+    for name, output in _spellings_of(catalogue).items():
+        result = cli("build", catalogue, "-o", output, "--jobs", "1")
+
+        assert result.exit_code == 3, name
+        assert result.stderr == (
+            f"error: {output}: is the catalogue, which -o would overwrite; "
+            "give -o another file name\n"
+        )
+        assert catalogue.read_text("utf-8") == text
+
+
+def test_build_refuses_to_overwrite_a_cover_image(cli, tmp_path):
+    """``cvmatch build -o`` naming one of the catalogue's cover images exits 3 before
+    reading the covers, and leaves the image as it was."""
+    cover = tmp_path / "cover003.png"
+    cover.write_bytes(
+        (SAMPLE_CATALOGUE.parent / "covers" / "cover003.png").read_bytes()
+    )
+    catalogue = tmp_path / "catalogue.csv"
+    catalogue.write_text("id,image,title\ncover003,cover003.png,Jurassic Park\n")
+
+    result = cli("build", catalogue, "-o", cover, "--jobs", "1")
 
     assert result.exit_code == 3
-    assert f"error: {output}: cannot write here" in result.stderr
-    assert "Traceback" not in result.output
+    assert result.stderr == (
+        f"error: {cover}: is a cover image of the catalogue, which -o would "
+        "overwrite; give -o another file name\n"
+    )
+    assert (
+        cover.read_bytes()
+        == (SAMPLE_CATALOGUE.parent / "covers" / "cover003.png").read_bytes()
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_draw_refuses_to_overwrite_the_photo(sample_index_file, cli, tmp_path):
+    """``cvmatch match INDEX P --draw P``, however P is spelt, exits 3 before matching
+    with one line that says to give --draw another name, and leaves the photo as it
+    was."""
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(PHOTO.read_bytes())
+
+    for name, output in _spellings_of(photo).items():
+        result = cli("match", sample_index_file, photo, "--draw", output)
+
+        assert result.exit_code == 3, name
+        assert result.stdout == ""
+        assert result.stderr == (
+            f"error: {output}: is the photo, which --draw would overwrite; "
+            "give --draw another file name\n"
+        )
+        assert photo.read_bytes() == PHOTO.read_bytes()
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(cli_process, tmp_path):
