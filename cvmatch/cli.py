@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -159,7 +160,12 @@ class _WarningFormatter(logging.Formatter):
 
 class _CurrentStderrHandler(logging.StreamHandler):
     """Writes each record to ``sys.stderr`` as it is at that moment, so a command run
-    again in the same process (as test runners do) does not write to an old stream."""
+    again in the same process (as test runners do) does not write to an old stream.
+
+    While a progress bar is drawn, records are held in :attr:`held` and written once
+    it is finished, so that they do not break the bar's line."""
+
+    held: list | None = None
 
     @property
     def stream(self):
@@ -168,6 +174,12 @@ class _CurrentStderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value):
         pass
+
+    def emit(self, record):
+        if self.held is not None:
+            self.held.append(record)
+        else:
+            super().emit(record)
 
 
 def _setup_output(verbose: bool) -> None:
@@ -207,10 +219,25 @@ _index_argument = click.argument(
 )
 
 
+@contextmanager
 def _progress(total: int, label: str):
-    return click.progressbar(
-        length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
-    )
+    handlers = [
+        handler
+        for handler in logging.getLogger("cvmatch").handlers
+        if isinstance(handler, _CurrentStderrHandler)
+    ]
+    for handler in handlers:
+        handler.held = []
+    try:
+        with click.progressbar(
+            length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
+        ) as bar:
+            yield bar
+    finally:
+        for handler in handlers:
+            held, handler.held = handler.held, None
+            for record in held:
+                handler.emit(record)
 
 
 def _count_images(catalogue) -> int:
@@ -270,8 +297,6 @@ def build(catalogue, output, preset, branching, seed, jobs):
         f"indexed {len(index.covers)} covers of {len(index.books)} books "
         f"({index.vocabulary.n_words} visual words, {preset}) into {output}"
     )
-    for image, reason in index.skipped:
-        click.echo(f"skipped {image}: {reason}", err=True)
 
 
 @main.command(epilog=EPILOG)

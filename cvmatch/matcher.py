@@ -165,7 +165,8 @@ def _cover_features(image_path, preset):
             image_path, tuning.COVER_MAX_SIDE, min_side=tuning.COVER_MIN_SIDE
         )
     except ImageError as error:
-        return str(error)
+        # The reason is kept next to the image's path, which the message starts with.
+        return str(error).removeprefix(f"{image_path}: ")
     width, height = cover.original_size
     if min(width, height) < tuning.COVER_MIN_NATIVE_SIDE:
         return (

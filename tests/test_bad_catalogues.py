@@ -144,15 +144,29 @@ def test_cli_build_with_no_usable_cover_says_what_to_change(cli, tmp_path):
 # --- Unusable covers in an otherwise good catalogue ----------------------------------
 
 
+#: Cover files of ``odd_catalogue`` that cannot be indexed -> how the reason begins.
+UNUSABLE_COVERS = {
+    "plain.png": "too few features",
+    "thumbnail.png": "too small (40x60 pixels",
+    "empty.jpg": "the file is empty",
+    "notes.jpg": "not an image file cvmatch can read",
+    "damaged.png": "damaged image file",
+}
+
+
 @pytest.fixture(scope="module")
 def odd_catalogue(tmp_path_factory):
-    """Three real covers, a plain single-colour cover and a 40x60 thumbnail."""
+    """Three real covers, a plain single-colour cover, a 40x60 thumbnail, an empty
+    file, a text file and the first 3,000 bytes of a PNG cover."""
     folder = tmp_path_factory.mktemp("odd-catalogue")
     Image.new("RGB", (400, 600), (200, 30, 30)).save(folder / "plain.png")
     with Image.open(COVERS / "cover004.png") as cover:
         cover.convert("RGB").resize((40, 60), Image.Resampling.LANCZOS).save(
             folder / "thumbnail.png"
         )
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("not a picture of a cover")
+    (folder / "damaged.png").write_bytes((COVERS / "cover002.png").read_bytes()[:3000])
     text = (
         HEADER
         + _row("cover003", COVERS / "cover003.png", "Jurassic Park")
@@ -160,6 +174,9 @@ def odd_catalogue(tmp_path_factory):
         + _row("cover016", COVERS / "cover016.png", "Dance of Death", "Preston")
         + _row("plain", "plain.png", "Plain Red")
         + _row("thumb", "thumbnail.png", "State of Fear (thumbnail)")
+        + _row("empty", "empty.jpg", "Empty")
+        + _row("notes", "notes.jpg", "Notes")
+        + _row("damaged", "damaged.png", "Prey (damaged)")
     )
     return _write_catalogue(folder, text)
 
@@ -191,9 +208,26 @@ def test_thumbnail_cover_is_left_out_and_reported(odd_index, odd_catalogue):
     assert "thumb" not in odd_index.books
 
 
-def test_cli_build_reports_left_out_covers_and_completes(odd_catalogue, cli, tmp_path):
-    """``cvmatch build`` names each left-out cover on stderr, exits 0 and writes an
-    index that ``info`` describes."""
+def test_unreadable_covers_are_left_out_with_a_reason_that_does_not_repeat_them(
+    odd_index, odd_catalogue
+):
+    """Empty, non-image and damaged cover files are listed in ``index.skipped`` by
+    path, with a reason that says what is wrong without naming the file again; the
+    build goes on without them."""
+    skipped = dict(odd_index.skipped)
+    for name in ("empty.jpg", "notes.jpg", "damaged.png"):
+        reason = skipped[str(odd_catalogue.parent / name)]
+        assert reason.startswith(UNUSABLE_COVERS[name])
+        assert name not in reason
+    assert sorted(odd_index.books) == ["cover001", "cover003", "cover016"]
+
+
+def test_cli_build_reports_each_left_out_cover_once_and_completes(
+    odd_catalogue, cli, tmp_path
+):
+    """``cvmatch build`` names each left-out cover in one warning line on stderr,
+    with its reason, exits 0 and writes an index whose ``info`` lists each of them
+    once."""
     output = tmp_path / "odd.cvmatch"
     result = cli(
         "build",
@@ -208,16 +242,19 @@ def test_cli_build_reports_left_out_covers_and_completes(odd_catalogue, cli, tmp
         "1",
     )
     assert result.exit_code == 0, result.output
-    plain = odd_catalogue.parent / "plain.png"
-    thumbnail = odd_catalogue.parent / "thumbnail.png"
-    assert f"skipped {plain}: too few features" in result.stderr
-    assert f"skipped {thumbnail}: too small (40x60 pixels" in result.stderr
     assert "Traceback" not in result.output
-
     info = cli("info", output)
     assert info.exit_code == 0
-    assert "skipped images: 2\n" in info.stdout
-    assert str(plain) in info.stdout and str(thumbnail) in info.stdout
+    assert f"skipped images: {len(UNUSABLE_COVERS)}\n" in info.stdout
+
+    for name, reason in UNUSABLE_COVERS.items():
+        image = str(odd_catalogue.parent / name)
+        (warning,) = [line for line in result.stderr.splitlines() if image in line]
+        assert warning.startswith(f"warning: cover {image} left out: {reason}")
+        assert warning.count(name) == 1
+        (listed,) = [line for line in info.stdout.splitlines() if image in line]
+        assert listed.startswith(f"  {image}: {reason}")
+        assert listed.count(name) == 1
 
 
 # --- Tiny catalogues -----------------------------------------------------------------
