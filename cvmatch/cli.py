@@ -203,6 +203,22 @@ def main(verbose):
     _setup_output(verbose)
 
 
+def _be_verbose(ctx, param, verbose: bool) -> None:
+    if verbose:
+        logging.getLogger("cvmatch").setLevel(logging.INFO)
+
+
+# Also taken after the command's name ('cvmatch match -v ...'), where users put it.
+_verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=_be_verbose,
+    help="Report more of what is done.",
+)
+
+
 _jobs_option = click.option(
     "--jobs",
     type=_ProcessCount(),
@@ -276,6 +292,7 @@ def _count_images(catalogue) -> int:
     help="Vocabulary seed.",
 )
 @_jobs_option
+@_verbose_option
 def build(catalogue, output, preset, branching, seed, jobs):
     """Build an index from a CATALOGUE CSV (columns id, image, title, ...)."""
     _check_output(output, "an index file", "-o")
@@ -294,8 +311,9 @@ def build(catalogue, output, preset, branching, seed, jobs):
         )
     save_index(index, output)
     click.echo(
-        f"indexed {len(index.covers)} covers of {len(index.books)} books "
-        f"({index.vocabulary.n_words} visual words, {preset}) into {output}"
+        f"indexed {_count(len(index.covers), 'cover')} of "
+        f"{_count(len(index.books), 'book')} "
+        f"({_count(index.vocabulary.n_words, 'visual word')}, {preset}) into {output}"
     )
 
 
@@ -321,6 +339,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
     default=None,
     help=f"Report no match below this confidence [default: {tuning.MIN_CONFIDENCE}].",
 )
+@_verbose_option
 def match(index_file, photos, as_json, top, draw, min_confidence):
     """Recognise the book in each PHOTO using the INDEX."""
     if draw and len(photos) != 1:
@@ -408,13 +427,19 @@ def _describe_result(result, top) -> str:
         lines = [f"{result.photo}: {book.title}{author}"]
         if book.goodreads_url:
             lines.append(f"  {book.goodreads_url}")
-        lines.append(f"  confidence {result.confidence:.2f}, {result.inliers} inliers")
+        lines.append(
+            f"  confidence {result.confidence:.2f}, {_count(result.inliers, 'inlier')}"
+        )
     else:
         lines = [f"{result.photo}: no match ({result.reason})"]
     for candidate in result.runners_up[:top]:
+        fit = (
+            _count(candidate.inliers, "inlier")
+            if candidate.inliers
+            else "no verified fit"
+        )
         lines.append(
-            f"  runner-up: {candidate.book.title} ({candidate.inliers} inliers, "
-            f"score {candidate.score:.3f})"
+            f"  runner-up: {candidate.book.title} ({fit}, score {candidate.score:.3f})"
         )
     return "\n".join(lines)
 
@@ -440,6 +465,7 @@ def _draw(photo, result, output: Path) -> None:
 @main.command(epilog=EPILOG)
 @_index_argument
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_verbose_option
 def info(index_file, as_json):
     """Describe an INDEX: preset, vocabulary, books and covers."""
     index = load_index(index_file)
@@ -470,6 +496,7 @@ def info(index_file, as_json):
 @_index_argument
 @click.argument("catalogue", type=click.Path(path_type=Path))
 @_jobs_option
+@_verbose_option
 def add(index_file, catalogue, jobs):
     """Add the books of a CATALOGUE CSV to an INDEX (same vocabulary)."""
     index = load_index(index_file)
@@ -479,12 +506,16 @@ def add(index_file, catalogue, jobs):
             entries, n_jobs=jobs, progress=lambda done: bar.update(done - bar.pos)
         )
     save_index(index, index_file)
-    click.echo(f"added {added} covers; the index now holds {len(index.books)} books")
+    click.echo(
+        f"added {_count(added, 'cover')}; "
+        f"the index now holds {_count(len(index.books), 'book')}"
+    )
 
 
 @main.command(epilog=EPILOG)
 @_index_argument
 @click.argument("book_ids", metavar="ID...", nargs=-1, required=True)
+@_verbose_option
 def remove(index_file, book_ids):
     """Remove books from an INDEX by their catalogue ids."""
     index = load_index(index_file)

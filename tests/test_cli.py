@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -84,6 +85,58 @@ def test_draw_with_several_photos_is_a_usage_error(cli, sample_index_file, tmp_p
     assert not (tmp_path / "x.png").exists()
 
 
+def test_runners_up_that_did_not_fit_say_so_instead_of_0_inliers(
+    cli, sample_index_file
+):
+    """A runner-up whose fit was rejected or never checked reads 'no verified fit'
+    in the text output, not '0 inliers'; the JSON keeps its inliers as 0."""
+    photo = SAMPLE_PHOTOS / "query03.png"
+
+    text = cli("match", sample_index_file, photo, "--top", "3")
+    (record,) = json.loads(
+        cli("match", sample_index_file, photo, "--top", "3", "--json").stdout
+    )
+
+    unfitted = [c for c in record["runners_up"] if c["inliers"] == 0]
+    assert unfitted  # the photo shows one book; the others do not fit it
+    for candidate in unfitted:
+        assert f"runner-up: {candidate['title']} (no verified fit, score" in text.stdout
+    assert "0 inliers" not in text.stdout
+
+
+def test_one_book_and_one_cover_are_counted_in_the_singular(cli, tmp_path):
+    """``cvmatch build`` of one book with one cover says '1 cover of 1 book'."""
+    catalogue = tmp_path / "one.csv"
+    cover = SAMPLE_CATALOGUE.parent / "covers" / "cover003.png"
+    catalogue.write_text(f"id,image,title\ncover003,{cover},Jurassic Park\n")
+    output = tmp_path / "one.cvmatch"
+
+    result = cli("build", catalogue, "-o", output, "--branching", "8", "--jobs", "1")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("indexed 1 cover of 1 book (64 visual words, orb)")
+
+
+@pytest.mark.parametrize("place", ["before-the-command", "after-the-command"], ids=str)
+def test_verbose_is_taken_before_or_after_the_command(place, cli, sample_index_file):
+    """``-v`` works both as ``cvmatch -v match ...`` and ``cvmatch match -v ...``:
+    the answer is the same, and the cvmatch logger reports more (INFO)."""
+    photo = SAMPLE_PHOTOS / "query03.png"
+    arguments = ["match", sample_index_file, photo]
+    arguments.insert(0 if place == "before-the-command" else 1, "-v")
+    logger = logging.getLogger("cvmatch")
+    level = logger.level
+
+    try:
+        result = cli(*arguments)
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(level)
+
+    assert result.exit_code == EXIT_MATCH, result.output
+    assert result.stdout == cli("match", sample_index_file, photo).stdout
+
+
 def test_info_describes_the_index(cli, sample_index_file):
     """``info --json`` reports the preset and the counts of books and covers."""
     result = cli("info", sample_index_file, "--json")
@@ -122,10 +175,12 @@ def test_build_add_remove_round_trip(cli, tmp_path):
         "1",
     )
     assert built.exit_code == 0, built.output
+    assert built.stdout.startswith("indexed 20 covers of 20 books (")
     assert cli("match", index, photo).exit_code == EXIT_NO_MATCH
 
     added = cli("add", index, tmp_path / "extra.csv", "--jobs", "1")
     assert added.exit_code == 0, added.output
+    assert added.stdout == "added 1 cover; the index now holds 21 books\n"
     matched = cli("match", index, photo)
     assert matched.exit_code == EXIT_MATCH and "Jurassic Park" in matched.output
 
