@@ -1,12 +1,7 @@
 """The ``cvmatch`` command: build, inspect and query a cover index.
 
-Exit codes (also in ``cvmatch --help``):
-
-0  every photo was recognised (or the command succeeded)
-1  at least one photo matched no catalogue book
-2  the command line was wrong (unknown option, missing argument)
-3  bad input: a photo, catalogue or index file could not be used
-4  an unexpected internal error (please report it)
+The exit codes are listed in ``cvmatch --help`` (all of them) and in each command's
+``--help`` (those it can end with); the README's table holds the same codes.
 """
 
 from __future__ import annotations
@@ -15,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,14 +40,81 @@ DRAW_MAX_SIDE = 1600
 #: Largest ``build --branching``: a vocabulary of up to a million words.
 MAX_BRANCHING = 1024
 
-EPILOG = """\b
-Exit codes:
-  0  every photo was recognised, or the command succeeded
-  1  at least one photo matched no catalogue book
-  2  usage error
-  3  bad input (photo, catalogue or index file)
-  4  internal error
-"""
+
+def _exit_codes(*meanings: tuple[int, str]) -> str:
+    """The "Exit codes:" list of a ``--help``, wrapped here (click leaves it as is)."""
+    lines = ["\b", "Exit codes:"]
+    for code, meaning in meanings:
+        first, *rest = textwrap.wrap(meaning, width=66)
+        lines.append(f"  {code:<3}  {first}")
+        lines.extend(f"       {line}" for line in rest)
+    return "\n".join(lines)
+
+
+_USAGE_ERROR = (EXIT_USAGE, "usage error (an unknown option, a value out of range...)")
+_INTERNAL_ERROR = (EXIT_INTERNAL, "internal error (a bug: please report it)")
+
+EXIT_CODES = _exit_codes(
+    (EXIT_MATCH, "every photo was recognised, or the command succeeded"),
+    (EXIT_NO_MATCH, "at least one photo matched no catalogue book"),
+    (EXIT_USAGE, "usage error, or no command given (this help is shown)"),
+    (
+        EXIT_BAD_INPUT,
+        "bad input: a photo, catalogue or index file cannot be used, an output "
+        "cannot be written, or a book id given to add or remove is already or not "
+        "there",
+    ),
+    _INTERNAL_ERROR,
+    (EXIT_INTERRUPTED, "interrupted with Ctrl-C"),
+    (EXIT_OUTPUT_CLOSED, "what read the output went away ('cvmatch ... | head')"),
+)
+MATCH_EXIT_CODES = _exit_codes(
+    (EXIT_MATCH, "every photo was recognised"),
+    (EXIT_NO_MATCH, "at least one photo matched no catalogue book"),
+    _USAGE_ERROR,
+    (
+        EXIT_BAD_INPUT,
+        "bad input: a photo or the index file cannot be used, or the --draw "
+        "picture cannot be written or would replace the photo",
+    ),
+    _INTERNAL_ERROR,
+)
+BUILD_EXIT_CODES = _exit_codes(
+    (EXIT_MATCH, "the index was written"),
+    _USAGE_ERROR,
+    (
+        EXIT_BAD_INPUT,
+        "bad input: the catalogue cannot be used, none of its covers can be "
+        "indexed, or the index file cannot be written or would replace an input",
+    ),
+    _INTERNAL_ERROR,
+)
+INFO_EXIT_CODES = _exit_codes(
+    (EXIT_MATCH, "the index was described"),
+    _USAGE_ERROR,
+    (EXIT_BAD_INPUT, "bad input: the index file cannot be used"),
+    _INTERNAL_ERROR,
+)
+ADD_EXIT_CODES = _exit_codes(
+    (EXIT_MATCH, "the books were added"),
+    _USAGE_ERROR,
+    (
+        EXIT_BAD_INPUT,
+        "bad input: the index file or the catalogue cannot be used, a book id is "
+        "already in the index, or the index file cannot be written",
+    ),
+    _INTERNAL_ERROR,
+)
+REMOVE_EXIT_CODES = _exit_codes(
+    (EXIT_MATCH, "the books were removed"),
+    _USAGE_ERROR,
+    (
+        EXIT_BAD_INPUT,
+        "bad input: the index file cannot be used or written, or a book id is not "
+        "in the index",
+    ),
+    _INTERNAL_ERROR,
+)
 
 
 #: What click (8.2 and newer) raises for a group called with no command: its message
@@ -195,7 +258,7 @@ def _setup_output(verbose: bool) -> None:
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-@click.group(cls=_OneLineErrors, epilog=EPILOG)
+@click.group(cls=_OneLineErrors, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="cvmatch")
 @click.option("-v", "--verbose", is_flag=True, help="Report more of what is done.")
 def main(verbose):
@@ -260,7 +323,7 @@ def _count_images(catalogue) -> int:
     return sum(len(entry.images) for entry in catalogue)
 
 
-@main.command(epilog=EPILOG)
+@main.command(epilog=BUILD_EXIT_CODES)
 @click.argument("catalogue", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -317,7 +380,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
     )
 
 
-@main.command(epilog=EPILOG)
+@main.command(epilog=MATCH_EXIT_CODES)
 @_index_argument
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
@@ -462,7 +525,7 @@ def _draw(photo, result, output: Path) -> None:
         raise CvmatchError(f"{output}: cannot write the picture ({reason})") from None
 
 
-@main.command(epilog=EPILOG)
+@main.command(epilog=INFO_EXIT_CODES)
 @_index_argument
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @_verbose_option
@@ -492,7 +555,7 @@ def info(index_file, as_json):
         click.echo(f"  {image}: {reason}")
 
 
-@main.command(epilog=EPILOG)
+@main.command(epilog=ADD_EXIT_CODES)
 @_index_argument
 @click.argument("catalogue", type=click.Path(path_type=Path))
 @_jobs_option
@@ -512,7 +575,7 @@ def add(index_file, catalogue, jobs):
     )
 
 
-@main.command(epilog=EPILOG)
+@main.command(epilog=REMOVE_EXIT_CODES)
 @_index_argument
 @click.argument("book_ids", metavar="ID...", nargs=-1, required=True)
 @_verbose_option

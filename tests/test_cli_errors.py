@@ -3,11 +3,12 @@ and the documented exit code, never a traceback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
-from conftest import CLI_COMMAND, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
+from conftest import CLI_COMMAND, REPO_ROOT, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
 
 import cvmatch.matcher
 from cvmatch.cli import EXIT_OUTPUT_CLOSED
@@ -42,6 +43,59 @@ def test_no_command_shows_the_help_and_exits_2(cli):
     result = cli()
     assert result.exit_code == 2
     assert "Commands:" in result.stdout and "Exit codes:" in result.stdout
+
+
+def _exit_codes_in_help(text):
+    """Exit code -> its meaning, from the "Exit codes:" list of a --help text."""
+    listed = text.split("Exit codes:\n", 1)[1]
+    codes, code = {}, None
+    for line in listed.splitlines():
+        found = re.match(r"\s+(\d+)\s+(.*)", line)
+        if found:
+            code = int(found[1])
+            codes[code] = found[2]
+        elif line.strip():
+            codes[code] += " " + line.strip()
+    return codes
+
+
+def _exit_codes_in_readme():
+    text = (REPO_ROOT / "README.rst").read_text(encoding="utf-8")
+    table = text.split("code   meaning\n", 1)[1].split("\n\n", 1)[0]
+    return {int(code) for code in re.findall(r"^(\d+) ", table, re.MULTILINE)}
+
+
+#: command -> (exit codes its --help lists, words that code 3's meaning must hold)
+COMMAND_EXIT_CODES = {
+    "match": ({0, 1, 2, 3, 4}, ["photo", "--draw"]),
+    "build": ({0, 2, 3, 4}, ["catalogue", "index file cannot be written"]),
+    "info": ({0, 2, 3, 4}, ["index file cannot be used"]),
+    "add": ({0, 2, 3, 4}, ["catalogue", "already in the index"]),
+    "remove": ({0, 2, 3, 4}, ["is not in the index"]),
+}
+
+
+@pytest.mark.parametrize("command", COMMAND_EXIT_CODES)
+def test_each_command_help_lists_the_exit_codes_that_fit_it(command, cli):
+    """``cvmatch COMMAND --help`` lists the exit codes that command can end with:
+    only match speaks of recognised photos, and the bad input of add and remove
+    names the book ids given to them."""
+    codes, bad_input = COMMAND_EXIT_CODES[command]
+    listed = _exit_codes_in_help(cli(command, "--help").stdout)
+
+    assert set(listed) == codes
+    assert all(words in listed[3] for words in bad_input)
+    assert ("recognised" in listed[0]) == (command == "match")
+
+
+def test_help_and_readme_list_the_same_exit_codes(cli):
+    """``cvmatch --help`` lists every exit code of the README's table, 130 and 141
+    included, and no command's --help lists a code the README does not."""
+    readme = _exit_codes_in_readme()
+
+    assert set(_exit_codes_in_help(cli("--help").stdout)) == readme
+    for command in COMMAND_EXIT_CODES:
+        assert set(_exit_codes_in_help(cli(command, "--help").stdout)) <= readme
 
 
 @pytest.mark.parametrize("arguments", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
