@@ -288,16 +288,18 @@ class CoverIndex:
         return index
 
     def _index_extracted(self, extracted) -> int:
-        added = 0
-        for entry, path, features in extracted:
+        usable = [item for item in extracted if isinstance(item[2], Features)]
+        words = self.vocabulary.quantise_many([item[2].descriptors for item in usable])
+        words_of = {id(item): cover_words for item, cover_words in zip(usable, words)}
+        for item in extracted:
+            entry, path, features = item
             if isinstance(features, str):
                 self.skipped.append((str(path), features))
                 logger.warning("cover %s left out: %s", path, features)
                 continue
             self.books.setdefault(entry.book.id, entry.book)
-            self._add_cover(entry.book.id, str(path), features)
-            added += 1
-        return added
+            self._add_cover(entry.book.id, str(path), features, words_of[id(item)])
+        return len(usable)
 
     def _add_cover(self, book_id: str, image: str, features: Features, words=None):
         if words is None:

@@ -29,6 +29,13 @@ from .features import FeaturePreset, matching_descriptors
 #: with a few hundred members; more only slows the fit.
 _PER_CENTRE = 60
 
+#: Descriptors quantised together by :meth:`Vocabulary.quantise_many`. Walking the
+#: tree costs one small matrix product per top centre that any descriptor reaches,
+#: whatever their number: for one cover's 800 descriptors that overhead is most of
+#: the time (40 ms a cover, over an hour for 100,000 covers). A block this size keeps
+#: its unpacked ORB bits (256 floats each) at 64 MB.
+_QUANTISE_BLOCK = 65_536
+
 
 def _default_branching(n_descriptors: int) -> int:
     branching = round(math.sqrt(n_descriptors / tuning.DESCRIPTORS_PER_WORD))
@@ -154,6 +161,39 @@ class Vocabulary:
         vocabulary.word_centres_ = np.ascontiguousarray(word_centres, np.float32)
         vocabulary.word_offsets_ = np.ascontiguousarray(word_offsets, np.int64)
         return vocabulary
+
+    def quantise_many(self, descriptor_sets: list[np.ndarray]) -> list[np.ndarray]:
+        """Quantise many images' descriptors at once, in far less time than
+        :meth:`quantise` on each when the images are many.
+
+        The words are those :meth:`quantise` gives, but for a descriptor that lies at
+        the same distance from two centres to within rounding, which the matrix
+        products of a larger block may round the other way (2 descriptors in 1.4
+        million on the benchmark catalogue).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cvmatch.features import PRESETS
+        >>> rng = np.random.default_rng(0)
+        >>> descriptors = rng.integers(0, 256, (500, 32), dtype=np.uint8)
+        >>> vocabulary = Vocabulary(PRESETS["orb"], branching=4).fit(descriptors)
+        >>> parts = [descriptors[:200], descriptors[200:]]
+        >>> together = vocabulary.quantise_many(parts)
+        >>> [np.array_equal(w, vocabulary.quantise(p)) for w, p in zip(together, parts)]
+        [True, True]
+        """
+        if not descriptor_sets:
+            return []
+        sizes = [len(descriptors) for descriptors in descriptor_sets]
+        everything = np.concatenate(descriptor_sets)
+        words = np.concatenate(
+            [
+                self.quantise(everything[start : start + _QUANTISE_BLOCK])
+                for start in range(0, max(len(everything), 1), _QUANTISE_BLOCK)
+            ]
+        )
+        return np.split(words, np.cumsum(sizes)[:-1])
 
     def quantise(self, descriptors: np.ndarray) -> np.ndarray:
         """Return the ``int32`` visual word of each descriptor."""
