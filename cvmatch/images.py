@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import tuning
-from .errors import ImageError, MissingExtraError
+from .errors import ImageError, MissingExtraError, ParameterError
 
 #: Background that transparent pixels are composited onto. Covers with an alpha channel
 #: are shown on white pages and shop sites, so white is what a photo of one resembles.
@@ -81,6 +81,11 @@ def _read_bytes(source) -> bytes:
         return bytes(source)
     if hasattr(source, "read"):
         return source.read()
+    if not isinstance(source, (str, os.PathLike)):
+        raise ParameterError(
+            f"cannot read an image from a {type(source).__name__}; give a file path, "
+            "the file's bytes or an open binary file"
+        )
     path = Path(source)
     try:
         return path.read_bytes()

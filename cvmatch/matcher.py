@@ -277,13 +277,20 @@ class CoverIndex:
             features for _, _, features in extracted if isinstance(features, Features)
         ]
         if not usable:
+            reasons = "; ".join(f"{path}: {why}" for _, path, why in extracted[:3])
+            more = f" (and {len(extracted) - 3} more)" if len(extracted) > 3 else ""
             raise IndexStateError(
-                "no cover in the catalogue could be indexed (each was unreadable, too "
-                "small or too plain); check that the images are real cover pictures"
+                f"no cover in the catalogue could be indexed: {reasons}{more}; check "
+                "that the images are real cover pictures"
             )
         descriptors = np.concatenate([features.descriptors for features in usable])
         vocabulary = Vocabulary(get_preset(preset), branching=branching, seed=seed)
         index = cls(preset, vocabulary.fit(descriptors))
+        logger.info(
+            "vocabulary of %d visual words from %d descriptors",
+            index.vocabulary.n_words,
+            len(descriptors),
+        )
         index._index_extracted(extracted)
         return index
 
@@ -391,9 +398,17 @@ class CoverIndex:
         name = os.fspath(photo) if isinstance(photo, (str, os.PathLike)) else "<image>"
         loaded = load_image(photo, tuning.PHOTO_MAX_SIDE)
         features = extract_features(loaded.pixels, self.preset, tuning.PHOTO_FEATURES)
+        logger.info(
+            "%s: %d keypoints at %dx%d", name, len(features), *features.image_size
+        )
         if min_confidence is None:
             min_confidence = tuning.MIN_CONFIDENCE
-        return self._match_features(name, features, loaded.scale, top, min_confidence)
+        result = self._match_features(name, features, loaded.scale, top, min_confidence)
+        if result.matched:
+            logger.info("%s: %s, %d inliers", name, result.book.title, result.inliers)
+        else:
+            logger.info("%s: no match (%s)", name, result.reason)
+        return result
 
     def _match_features(self, name, features, scale, top, min_confidence):
         if len(features) < tuning.MIN_FEATURES:

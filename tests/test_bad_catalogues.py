@@ -137,6 +137,7 @@ def test_cli_build_with_no_usable_cover_says_what_to_change(cli, tmp_path):
 
     assert result.exit_code == 3
     assert "could be indexed" in result.stderr and "cover pictures" in result.stderr
+    assert "blank1.png: too few features" in result.stderr
     assert "Traceback" not in result.output
     assert set(tmp_path.iterdir()) == before
 

@@ -135,6 +135,7 @@ def test_verbose_is_taken_before_or_after_the_command(place, cli, sample_index_f
 
     assert result.exit_code == EXIT_MATCH, result.output
     assert result.stdout == cli("match", sample_index_file, photo).stdout
+    assert f"info: {photo}: Jurassic Park" in result.stderr
 
 
 def test_info_describes_the_index(cli, sample_index_file):

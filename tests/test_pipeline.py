@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 from conftest import QUERY_BOOKS, REPO_ROOT, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
+from PIL import Image
 
 import cvmatch
 from cvmatch import tuning
@@ -313,3 +314,10 @@ def test_readme_python_example_runs_and_saves_its_changes(tmp_path, monkeypatch)
     assert (tmp_path / "sample.cvmatch").read_bytes() == b"built by the first command"
     saved = cvmatch.load_index(tmp_path / "books.cvmatch")
     assert len(saved.books) == 49 and "cover017" not in saved.books
+
+
+def test_photo_given_as_an_unsupported_object_raises_parameter_error(sample_index):
+    """A Pillow image object is not a file: a ParameterError says what to give."""
+    with Image.open(SAMPLE_PHOTOS / "query02.png") as photo:
+        with pytest.raises(cvmatch.ParameterError, match="give a file path"):
+            sample_index.match(photo)
