@@ -363,7 +363,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
     entries = read_catalogue(catalogue)
     covers = [image for entry in entries for image in entry.images]
     _refuse_overwriting(output, covers, "a cover image of the catalogue", "-o")
-    with _progress(_count_images(entries), "Reading covers") as bar:
+    with _progress(len(covers), "Reading covers") as bar:
         index = CoverIndex.build(
             entries,
             preset=preset,

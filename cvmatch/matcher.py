@@ -296,16 +296,17 @@ class CoverIndex:
 
     def _index_extracted(self, extracted) -> int:
         usable = [item for item in extracted if isinstance(item[2], Features)]
-        words = self.vocabulary.quantise_many([item[2].descriptors for item in usable])
-        words_of = {id(item): cover_words for item, cover_words in zip(usable, words)}
-        for item in extracted:
-            entry, path, features = item
+        # In the order of ``usable``, which the loop below follows.
+        words = iter(
+            self.vocabulary.quantise_many([item[2].descriptors for item in usable])
+        )
+        for entry, path, features in extracted:
             if isinstance(features, str):
                 self.skipped.append((str(path), features))
                 logger.warning("cover %s left out: %s", path, features)
                 continue
             self.books.setdefault(entry.book.id, entry.book)
-            self._add_cover(entry.book.id, str(path), features, words_of[id(item)])
+            self._add_cover(entry.book.id, str(path), features, next(words))
         return len(usable)
 
     def _add_cover(self, book_id: str, image: str, features: Features, words=None):
