@@ -38,13 +38,17 @@ def cvmatch_factories(threads: int = 1) -> tuple[dict[str, MethodFactory], str]:
     }, ""
 
 
-def baseline_factories(training_budget: float) -> dict[str, MethodFactory]:
+def baseline_factories(
+    training_budget: float, threads: int = 1
+) -> dict[str, MethodFactory]:
     """Factories for every baseline, imported lazily so that torch loads on demand.
 
     Parameters
     ----------
     training_budget : float
         Wall seconds that Deep Ranking may train for.
+    threads : int
+        Threads of ONNX Runtime, which reads no environment variable for them.
     """
 
     def brute_force(features: str) -> MethodFactory:
@@ -75,6 +79,11 @@ def baseline_factories(training_budget: float) -> dict[str, MethodFactory]:
 
         return LearnedLocalMethod()
 
+    def copy_detection() -> Method:
+        from benchmarks.methods.copy_detection import CopyDetectionMethod
+
+        return CopyDetectionMethod(threads)
+
     return {
         "brute-orb": brute_force("orb"),
         "brute-rootsift": brute_force("rootsift"),
@@ -82,6 +91,7 @@ def baseline_factories(training_budget: float) -> dict[str, MethodFactory]:
         "efficientnet": global_embedding,
         "deep-ranking": deep_ranking,
         "xfeat": learned_local,
+        "sscd": copy_detection,
     }
 
 
@@ -104,4 +114,4 @@ def method_factories(
         Empty, or why cvmatch is missing.
     """
     factories, note = cvmatch_factories(threads)
-    return factories | baseline_factories(training_budget), note
+    return factories | baseline_factories(training_budget, threads), note
