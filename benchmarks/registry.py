@@ -84,6 +84,14 @@ def baseline_factories(
 
         return CopyDetectionMethod(threads)
 
+    def learned_local_on_copy_detection() -> Method:
+        from benchmarks.methods.copy_detection import CopyDetectionMethod
+        from benchmarks.methods.learned_local import LearnedLocalMethod
+
+        return LearnedLocalMethod(
+            shortlister=lambda: CopyDetectionMethod(threads), shortlister_name="SSCD"
+        )
+
     return {
         "brute-orb": brute_force("orb"),
         "brute-rootsift": brute_force("rootsift"),
@@ -92,6 +100,7 @@ def baseline_factories(
         "deep-ranking": deep_ranking,
         "xfeat": learned_local,
         "sscd": copy_detection,
+        "xfeat-sscd": learned_local_on_copy_detection,
     }
 
 

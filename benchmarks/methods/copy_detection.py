@@ -83,12 +83,25 @@ class CopyDetectionMethod:
         # One cover a pass: the covers differ in shape, and a batch needs one shape.
         self.embeddings_ = np.array([self._embed(read_bgr(c.path)) for c in covers])
 
-    def query(self, path: Path) -> list[tuple[str, float]]:
-        similarities = self.embeddings_ @ self._embed(read_bgr(path))
-        depth = min(RANKING_DEPTH, len(similarities))
+    def shortlist(self, photo: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """Return ``(cover index, cosine)`` of the ``depth`` covers nearest ``photo``.
+
+        ``photo`` is a decoded BGR image, as for
+        :meth:`GlobalEmbeddingMethod.shortlist
+        <benchmarks.methods.global_embedding.GlobalEmbeddingMethod.shortlist>`, so
+        either can feed :mod:`benchmarks.methods.learned_local`.
+        """
+        similarities = self.embeddings_ @ self._embed(photo)
+        depth = min(depth, len(similarities))
         nearest = np.argpartition(-similarities, depth - 1)[:depth]
         nearest = nearest[np.argsort(-similarities[nearest], kind="stable")]
-        return [(self.object_ids_[i], float(similarities[i])) for i in nearest]
+        return [(int(index), float(similarities[index])) for index in nearest]
+
+    def query(self, path: Path) -> list[tuple[str, float]]:
+        return [
+            (self.object_ids_[index], similarity)
+            for index, similarity in self.shortlist(read_bgr(path), RANKING_DEPTH)
+        ]
 
     def size_on_disk(self) -> int:
         """Bytes of the cover descriptors as float32 (the model aside)."""

