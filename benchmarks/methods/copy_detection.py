@@ -15,19 +15,16 @@ It declares Python 3.12 or newer while holding only data; on 3.11, install it wi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
+from benchmarks.methods.global_embedding import GlobalEmbeddingMethod
 from benchmarks.methods.images import read_bgr
 from benchmarks.protocol import Entry
 
 # SSCD's own evaluation resizes the short side to 288 pixels and keeps the aspect
 # ratio; both covers and photos go through the same resize.
 SHORT_SIDE = 288
-
-RANKING_DEPTH = 10
 
 
 def to_input(image: np.ndarray) -> np.ndarray:
@@ -39,8 +36,11 @@ def to_input(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(resized[None, :, :, ::-1])
 
 
-class CopyDetectionMethod:
+class CopyDetectionMethod(GlobalEmbeddingMethod):
     """Rank covers by the cosine similarity of SSCD descriptors.
+
+    Ranking, ``shortlist`` (which feeds :mod:`benchmarks.methods.learned_local`) and
+    ``size_on_disk`` are those of the EfficientNet method; only the network differs.
 
     Parameters
     ----------
@@ -62,6 +62,9 @@ class CopyDetectionMethod:
         embedding = embedding[0].astype(np.float32)
         return embedding / max(float(np.linalg.norm(embedding)), 1e-12)
 
+    def _embed_images(self, images: list[np.ndarray]) -> np.ndarray:
+        return np.array([self._embed(image) for image in images])
+
     def build(self, covers: list[Entry]) -> None:
         import onnxruntime
 
@@ -82,27 +85,3 @@ class CopyDetectionMethod:
         self.object_ids_ = [cover.object_id for cover in covers]
         # One cover a pass: the covers differ in shape, and a batch needs one shape.
         self.embeddings_ = np.array([self._embed(read_bgr(c.path)) for c in covers])
-
-    def shortlist(self, photo: np.ndarray, depth: int) -> list[tuple[int, float]]:
-        """Return ``(cover index, cosine)`` of the ``depth`` covers nearest ``photo``.
-
-        ``photo`` is a decoded BGR image, as for
-        :meth:`GlobalEmbeddingMethod.shortlist
-        <benchmarks.methods.global_embedding.GlobalEmbeddingMethod.shortlist>`, so
-        either can feed :mod:`benchmarks.methods.learned_local`.
-        """
-        similarities = self.embeddings_ @ self._embed(photo)
-        depth = min(depth, len(similarities))
-        nearest = np.argpartition(-similarities, depth - 1)[:depth]
-        nearest = nearest[np.argsort(-similarities[nearest], kind="stable")]
-        return [(int(index), float(similarities[index])) for index in nearest]
-
-    def query(self, path: Path) -> list[tuple[str, float]]:
-        return [
-            (self.object_ids_[index], similarity)
-            for index, similarity in self.shortlist(read_bgr(path), RANKING_DEPTH)
-        ]
-
-    def size_on_disk(self) -> int:
-        """Bytes of the cover descriptors as float32 (the model aside)."""
-        return self.embeddings_.nbytes
