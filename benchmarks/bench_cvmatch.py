@@ -234,10 +234,17 @@ def machine() -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_cvmatch", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--preset", default="orb", choices=sorted(cvmatch.PRESETS))
-    parser.add_argument("--jobs", type=int, default=-1)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=-1,
+        help="processes reading the covers (default -1: one per core)",
+    )
     parser.add_argument(
         "--index", type=Path, help="load this index if it exists, else save it here"
     )

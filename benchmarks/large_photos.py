@@ -59,7 +59,9 @@ def _measure(index_path: Path, photo: Path, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.large_photos", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--repeats", type=int, default=5)
     options = parser.parse_args(argv)
 

@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         default=1,
-        help="threads for OpenCV and PyTorch (default 1)",
+        help="cores per method: threads of OpenCV, BLAS, PyTorch and ONNX Runtime, "
+        "and cvmatch's feature-extraction processes (default 1)",
     )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--out", type=Path, help="Markdown file to write")
@@ -164,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         help="measure nothing: write the table of the --keep files",
     )
     options = parser.parse_args(argv)
+    if options.merge_only and not options.keep:
+        # Without --keep there is nothing to merge, and the empty table would be
+        # written over the default results, which scale --include reads.
+        parser.error("--merge-only needs at least one --keep file to merge")
     limit_threads(options.threads)
 
     from benchmarks.protocol import Report, load_manifest, markdown_table
@@ -187,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         wanted = options.methods.split(",")
         unknown = [name for name in wanted if name not in factories]
         if unknown:
-            print(f"unknown methods {unknown}; known: {', '.join(factories)}")
+            print(
+                f"unknown methods {unknown}; known: {', '.join(factories)}",
+                file=sys.stderr,
+            )
             return 2
         factories = {name: factories[name] for name in wanted}
 

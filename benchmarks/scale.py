@@ -395,10 +395,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="1702,10000,100000", help="comma-separated")
     parser.add_argument("--photos", type=int, help="photos queried (default: all)")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--out-dir", type=Path, default=CACHE_DIR / "results")
-    parser.add_argument("--training-budget", type=float, default=1800.0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="the shared data set (CVMATCH_DATA)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=CACHE_DIR / "results",
+        help="where scale.json gains the reports and scale.png is redrawn",
+    )
+    parser.add_argument(
+        "--training-budget",
+        type=float,
+        default=1800.0,
+        help="seconds of Deep Ranking training",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="cores per method, as run_all's --threads (default 1)",
+    )
     parser.add_argument(
         "--include",
         type=Path,
