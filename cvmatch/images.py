@@ -167,7 +167,13 @@ def _to_8bit(image: Image.Image, colour: bool) -> np.ndarray:
     return np.asarray(image)
 
 
-def load_image(source, max_side: int, *, min_side: int = 0, colour: bool = False):
+def load_image(
+    source,
+    max_side: int = tuning.PHOTO_MAX_SIDE,
+    *,
+    min_side: int = 0,
+    colour: bool = False,
+):
     """Read an image file as upright 8-bit pixels scaled to a working size.
 
     The EXIF orientation is applied once; transparent pixels are composited onto white;
@@ -182,8 +188,9 @@ def load_image(source, max_side: int, *, min_side: int = 0, colour: bool = False
     ----------
     source : str, os.PathLike, bytes or binary file object
         The image.
-    max_side : int
-        The longer side of the result is at most this many pixels.
+    max_side : int, optional
+        The longer side of the result is at most this many pixels; by default the
+        size photos are matched at (``tuning.PHOTO_MAX_SIDE``, 1024).
     min_side : int, optional
         Smaller images are enlarged until their shorter side is this long (but never
         beyond ``max_side``). 0 leaves small images as they are.

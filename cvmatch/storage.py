@@ -75,6 +75,11 @@ def save_index(index: CoverIndex, path) -> None:
     path = Path(path)
     if path.is_dir():
         raise IndexStateError(f"{path}: is a directory, not an index file")
+    if not path.parent.is_dir():
+        raise IndexStateError(
+            f"{path}: the folder {path.parent} does not exist; create it, or save "
+            "the index in an existing folder"
+        )
     arrays = _to_arrays(index)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:

@@ -260,6 +260,16 @@ def test_save_failing_half_way_keeps_the_old_index(
     assert sorted(path.parent.iterdir()) == [path]
 
 
+def test_saving_into_a_missing_folder_says_so(sample_index, tmp_path):
+    """A save into a folder that does not exist names that folder and writes nothing."""
+    path = tmp_path / "no-such-folder" / "books.cvmatch"
+
+    with pytest.raises(cvmatch.IndexStateError, match="no-such-folder does not exist"):
+        cvmatch.save_index(sample_index, path)
+
+    assert list(tmp_path.iterdir()) == []
+
+
 #: Runs ``cvmatch build`` with numpy.savez replaced by one that writes part of the file
 #: and then kills the whole process, as a power cut or the OOM killer would.
 _KILLED_DURING_SAVE = """

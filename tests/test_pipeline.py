@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import textwrap
 
+import cv2
 import numpy as np
 import pytest
 from conftest import QUERY_BOOKS, REPO_ROOT, SAMPLE_CATALOGUE, SAMPLE_PHOTOS
@@ -40,6 +41,17 @@ def test_rootsift_preset_recognises_sample_photos(sample_catalogue):
     for stem in ("query02", "query03", "query04"):
         result = index.match(SAMPLE_PHOTOS / f"{stem}.png")
         assert result.matched and result.book.id == QUERY_BOOKS[stem][0], stem
+
+
+def test_public_load_image_defaults_to_the_size_photos_are_matched_at():
+    """``cvmatch.load_image(path)`` needs no size: it shrinks to the matching size."""
+    photo = cv2.resize(cv2.imread(str(SAMPLE_PHOTOS / "query03.png")), (1600, 2132))
+    content = cv2.imencode(".png", photo)[1].tobytes()
+
+    loaded = cvmatch.load_image(content)
+
+    assert loaded.original_size == (1600, 2132)
+    assert max(loaded.pixels.shape) == tuning.PHOTO_MAX_SIDE
 
 
 def test_corners_outline_the_cover_inside_the_photo(sample_index):
