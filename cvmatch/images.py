@@ -237,7 +237,7 @@ def load_image(
         if missing > tuning.MAX_MISSING_SHARE:
             raise ImageError(
                 f"{name}: the JPEG file is cut short and {missing:.0%} of the picture "
-                "is missing; cvmatch does not match on part of a photo"
+                "is missing; cvmatch does not use part of a picture"
             ) from None
         logger.warning("%s: the JPEG file is truncated; its picture is complete", name)
     upright_width = round(pixels.shape[1] / draft_factor)

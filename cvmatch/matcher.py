@@ -303,7 +303,9 @@ class CoverIndex:
         for entry, path, features in extracted:
             if isinstance(features, str):
                 self.skipped.append((str(path), features))
-                logger.warning("cover %s left out: %s", path, features)
+                logger.warning(
+                    "cover %s of book %s left out: %s", path, entry.book.id, features
+                )
                 continue
             self.books.setdefault(entry.book.id, entry.book)
             self._add_cover(entry.book.id, str(path), features, next(words))

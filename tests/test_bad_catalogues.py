@@ -226,9 +226,9 @@ def test_unreadable_covers_are_left_out_with_a_reason_that_does_not_repeat_them(
 def test_cli_build_reports_each_left_out_cover_once_and_completes(
     odd_catalogue, cli, tmp_path
 ):
-    """``cvmatch build`` names each left-out cover in one warning line on stderr,
-    with its reason, exits 0 and writes an index whose ``info`` lists each of them
-    once."""
+    """``cvmatch build`` names each left-out cover and its book in one warning line
+    on stderr, with its reason, exits 0 and writes an index whose ``info`` lists
+    each of them once."""
     output = tmp_path / "odd.cvmatch"
     result = cli(
         "build",
@@ -251,7 +251,10 @@ def test_cli_build_reports_each_left_out_cover_once_and_completes(
     for name, reason in UNUSABLE_COVERS.items():
         image = str(odd_catalogue.parent / name)
         (warning,) = [line for line in result.stderr.splitlines() if image in line]
-        assert warning.startswith(f"warning: cover {image} left out: {reason}")
+        book = "thumb" if name == "thumbnail.png" else name.split(".")[0]
+        assert warning.startswith(
+            f"warning: cover {image} of book {book} left out: {reason}"
+        )
         assert warning.count(name) == 1
         (listed,) = [line for line in info.stdout.splitlines() if image in line]
         assert listed.startswith(f"  {image}: {reason}")
