@@ -107,6 +107,8 @@ class MatchResult:
         Other books considered, best first.
     reason : str
         For no match, why (too few features, no candidate verified, ambiguous...).
+    cover : str
+        The catalogue image of the recognised book that fitted best, or empty.
     """
 
     photo: str
@@ -116,6 +118,7 @@ class MatchResult:
     corners: list | None
     runners_up: list = field(default_factory=list)
     reason: str = ""
+    cover: str = ""
 
     @property
     def matched(self) -> bool:
@@ -136,6 +139,7 @@ class MatchResult:
             "confidence": round(float(self.confidence), 4),
             "inliers": self.inliers,
             "corners": self.corners,
+            "cover": self.cover,
             "reason": self.reason,
             "runners_up": [candidate.to_dict() for candidate in self.runners_up],
         }
@@ -507,7 +511,14 @@ class CoverIndex:
                 reason = f"ambiguous: {reason}"
             return MatchResult(name, None, confidence, 0, None, ranked[:top], reason)
         return MatchResult(
-            name, best.book, confidence, best.inliers, best.corners, others[:top], ""
+            name,
+            best.book,
+            confidence,
+            best.inliers,
+            best.corners,
+            others[:top],
+            "",
+            best.cover,
         )
 
 

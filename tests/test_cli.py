@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +37,9 @@ def test_match_json_lists_every_photo_with_runners_up(cli, sample_index_file):
     for record in records:
         assert record["matched"] is True
         assert record["book"]["goodreads_url"].startswith("https://www.goodreads.com/")
+        # The cover image that fitted, as the catalogue names it, so that a caller
+        # can show it beside the photo.
+        assert Path(record["cover"]).name == f"{record['book']['id']}.png"
         assert len(record["runners_up"]) == 2
         assert len(record["corners"]) == 4
         assert 0 < record["confidence"] <= 1
