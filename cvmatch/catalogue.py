@@ -18,6 +18,7 @@ stage: :mod:`cvmatch.images`.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,12 @@ class CatalogueEntry:
     images: tuple[Path, ...] = field(default_factory=tuple)
 
 
+_QUOTING = (
+    "a field that starts with a quote must end with one, and a quote inside a "
+    'field is written ""'
+)
+
+
 def _clean_isbn(text: str, row: int) -> str:
     isbn = text.replace("-", "").replace(" ", "").upper()
     if isbn and not (
@@ -127,8 +134,16 @@ def read_catalogue(path) -> list[CatalogueEntry]:
     except OSError as error:
         raise CatalogueError(f"{path}: cannot be read ({error.strerror})") from None
 
-    reader = csv.DictReader(text.splitlines())
-    header = [name.strip() for name in (reader.fieldnames or [])]
+    # Strict, so that a quote left open is an error rather than a field that
+    # silently swallows every row after it.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as error:
+        raise CatalogueError(
+            f"{path}: row 1: the header is not valid CSV ({error}); {_QUOTING}"
+        ) from None
+    header = [name.strip() for name in fieldnames]
     if not header:
         raise CatalogueError(
             f"{path}: the catalogue is empty; it needs a header row "
@@ -144,13 +159,14 @@ def read_catalogue(path) -> list[CatalogueEntry]:
     reader.fieldnames = header
 
     entries, first_row_of = [], {}
+    row = reader.line_num + 1  # where the next record starts
     try:
         for record in reader:
-            row = reader.line_num
             entries.append(_entry(record, row, path, first_row_of))
+            row = reader.line_num + 1
     except csv.Error as error:
         raise CatalogueError(
-            f"{path}: row {reader.line_num}: not valid CSV ({error})"
+            f"{path}: row {row}: not valid CSV ({error}); {_QUOTING}"
         ) from None
     if not entries:
         raise CatalogueError(f"{path}: the catalogue has a header but no books")

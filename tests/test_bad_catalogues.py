@@ -50,6 +50,18 @@ BROKEN_CATALOGUES = {
         HEADER + _row("cover001", COVERS / "cover001.png", ""),
         ["row 2", "'title' field is empty"],
     ),
+    # Read leniently, the open quote would make one title of every row after it.
+    "quote-not-closed": (
+        HEADER
+        + _row("cover001", COVERS / "cover001.png", "Next")
+        + _row("cover003", COVERS / "cover003.png", '"Jurassic Park')
+        + _row("cover002", COVERS / "cover002.png", "Prey"),
+        ["row 3", "not valid CSV", "must end with one"],
+    ),
+    "text-after-a-closing-quote": (
+        HEADER + _row("cover003", COVERS / "cover003.png", '"Jurassic" Park'),
+        ["row 2", "not valid CSV"],
+    ),
 }
 
 
@@ -72,6 +84,20 @@ def test_broken_catalogue_raises_error_naming_file_and_row(text, says, tmp_path)
     assert str(raised.value).startswith(str(path))
     for words in says:
         assert words in str(raised.value)
+
+
+def test_quoted_fields_keep_their_commas_and_quotes(tmp_path):
+    """Strict reading still takes quoting as spreadsheets write it."""
+    text = (
+        HEADER
+        + _row("cover003", COVERS / "cover003.png", '"Jurassic Park, a novel"')
+        + _row("cover001", COVERS / "cover001.png", '"The ""Next"" one"')
+    )
+    entries = cvmatch.read_catalogue(_write_catalogue(tmp_path, text))
+    assert [entry.book.title for entry in entries] == [
+        "Jurassic Park, a novel",
+        'The "Next" one',
+    ]
 
 
 def test_catalogue_not_in_utf8_says_to_save_it_as_utf8(tmp_path):
