@@ -319,6 +319,19 @@ def _progress(total: int, label: str):
                 handler.emit(record)
 
 
+def _then(bar, next_step: str):
+    """A progress callback that moves ``bar`` and, once every cover is read, relabels
+    it with ``next_step``, so that a full bar is not taken for a hung build."""
+
+    def progress(done: int) -> None:
+        bar.update(done - bar.pos)
+        if done == bar.length:
+            bar.label = next_step
+            bar.render_progress()
+
+    return progress
+
+
 def _count_images(catalogue) -> int:
     return sum(len(entry.images) for entry in catalogue)
 
@@ -370,7 +383,7 @@ def build(catalogue, output, preset, branching, seed, jobs):
             branching=branching,
             seed=seed,
             n_jobs=jobs,
-            progress=lambda done: bar.update(done - bar.pos),
+            progress=_then(bar, "Learning the visual words and indexing"),
         )
     save_index(index, output)
     click.echo(
@@ -394,7 +407,8 @@ def build(catalogue, output, preset, branching, seed, jobs):
 @click.option(
     "--draw",
     type=click.Path(path_type=Path),
-    help="Write the photo with the recognised cover outlined (one photo only).",
+    help="Write the photo with the recognised cover outlined (one photo only; "
+    "with no match, the photo as it is).",
 )
 @click.option(
     "--min-confidence",
@@ -566,7 +580,7 @@ def add(index_file, catalogue, jobs):
     entries = read_catalogue(catalogue)
     with _progress(_count_images(entries), "Reading covers") as bar:
         added = index.add(
-            entries, n_jobs=jobs, progress=lambda done: bar.update(done - bar.pos)
+            entries, n_jobs=jobs, progress=_then(bar, "Indexing the covers")
         )
     save_index(index, index_file)
     click.echo(
