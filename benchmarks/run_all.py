@@ -3,7 +3,7 @@
 ::
 
     python -m benchmarks.run_all --size 1702           # the whole real catalogue
-    python -m benchmarks.run_all --size 1702 --quick   # a few minutes: a subset
+    python -m benchmarks.run_all --quick   # a few minutes: 120 covers, 20 photos
     python -m benchmarks.run_all --size 10000 --methods cvmatch-orb,efficientnet
 
 ``--size`` is the catalogue size: below the 1,702 real covers a random subset that

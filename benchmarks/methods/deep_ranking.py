@@ -168,13 +168,16 @@ def train(
             logger.info("deep ranking step %d, loss %.3f", steps, np.mean(losses[-20:]))
 
     network.eval()
+    # The mean of 20 steps at each end, or of each half when there are fewer than 40
+    # (a --quick run), so that the two never average the same steps.
+    window = max(1, min(20, len(losses) // 2))
     log = {
         "steps": steps,
         "seconds": time.perf_counter() - started,
         "covers_per_step": per_step,
         "budget_seconds": budget_seconds,
-        "final_loss": float(np.mean(losses[-20:])) if losses else None,
-        "first_loss": float(np.mean(losses[:20])) if losses else None,
+        "final_loss": float(np.mean(losses[-window:])) if losses else None,
+        "first_loss": float(np.mean(losses[:window])) if losses else None,
     }
     return network.state_dict(), log
 
