@@ -287,7 +287,19 @@ def _from_arrays(arrays: dict) -> CoverIndex:
         or words.shape != (total,)
         or (total and (words.min() < 0 or words.max() >= vocabulary.n_words))
     ):
-        raise IndexFormatError("damaged index (cover arrays disagree); rebuild it")
+        raise IndexFormatError(
+            "damaged index (cover arrays disagree); rebuild it with 'cvmatch build'"
+        )
+    # A NaN keypoint would not fail here but silently turn every match into none.
+    # A sum is NaN or infinite when any term is, and needs no array of flags.
+    if not np.isfinite(keypoints.sum(dtype=np.float64)) or (
+        descriptors.dtype.kind == "f"
+        and not np.isfinite(descriptors.sum(dtype=np.float64))
+    ):
+        raise IndexFormatError(
+            "damaged index (cover keypoints or descriptors that are not numbers); "
+            "rebuild it with 'cvmatch build'"
+        )
 
     index = CoverIndex(preset.name, vocabulary)
     for record in metadata["books"]:
@@ -300,7 +312,10 @@ def _from_arrays(arrays: dict) -> CoverIndex:
         index.books[book.id] = book
     for number, record in enumerate(covers):
         if record["book_id"] not in index.books:
-            raise IndexFormatError("damaged index (a cover names an unknown book)")
+            raise IndexFormatError(
+                "damaged index (a cover names an unknown book); rebuild it with "
+                "'cvmatch build'"
+            )
         start, end = offsets[number], offsets[number + 1]
         features = Features(
             keypoints=keypoints[start:end],
@@ -333,4 +348,7 @@ def _check_vocabulary(vocabulary: Vocabulary, preset) -> None:
         or not np.all(np.isfinite(centres))
         or not np.all(np.isfinite(top))
     ):
-        raise IndexFormatError("damaged index (vocabulary arrays disagree); rebuild it")
+        raise IndexFormatError(
+            "damaged index (vocabulary arrays disagree); rebuild it with "
+            "'cvmatch build'"
+        )

@@ -116,6 +116,13 @@ def _cover_arrays_disagree(index_file, path):
     _savez(path, arrays)
 
 
+def _keypoint_that_is_not_a_number(index_file, path):
+    arrays = _arrays(index_file)
+    arrays["keypoints"] = arrays["keypoints"].copy()
+    arrays["keypoints"][7, 0] = np.nan
+    _savez(path, arrays)
+
+
 BAD_INDEX_FILES = {
     "truncated": (_truncated, "damaged"),
     "future-version": (_future_version, "format version 2 is newer"),
@@ -129,6 +136,7 @@ BAD_INDEX_FILES = {
     "zip-of-other-files": (_zip_of_other_files, "not a cvmatch index"),
     "member-declaring-30GB": (_member_declaring_30_gigabytes, "memory"),
     "cover-arrays-disagree": (_cover_arrays_disagree, "damaged index"),
+    "keypoint-not-a-number": (_keypoint_that_is_not_a_number, "not numbers"),
 }
 
 
