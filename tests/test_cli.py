@@ -181,18 +181,18 @@ def test_build_add_remove_round_trip(cli, tmp_path):
     )
     assert built.exit_code == 0, built.output
     assert built.stdout.startswith("indexed 20 covers of 20 books (")
-    # Away from a terminal the progress bar writes each of its labels once: the
-    # second says that reading is over and the longer vocabulary step has begun.
+    # Away from a terminal the progress bar writes its label once; the next line
+    # says that reading is over and the longer vocabulary step has begun.
     assert built.stderr.splitlines() == [
         "Reading covers",
-        "Learning the visual words and indexing",
+        "Learning the visual words and indexing...",
     ]
     assert cli("match", index, photo).exit_code == EXIT_NO_MATCH
 
     added = cli("add", index, tmp_path / "extra.csv", "--jobs", "1")
     assert added.exit_code == 0, added.output
     assert added.stdout == "added 1 cover; the index now holds 21 books\n"
-    assert added.stderr.splitlines() == ["Reading covers", "Indexing the covers"]
+    assert added.stderr.splitlines() == ["Reading covers", "Indexing the covers..."]
     matched = cli("match", index, photo)
     assert matched.exit_code == EXIT_MATCH and "Jurassic Park" in matched.output
 
