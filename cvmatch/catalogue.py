@@ -77,8 +77,8 @@ class CatalogueEntry:
 
 
 _QUOTING = (
-    "a field that starts with a quote must end with one, and a quote inside a "
-    'field is written ""'
+    "a field that starts with a quote must end with one, and a quote inside such "
+    'a field is written twice ("")'
 )
 
 
