@@ -96,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     limit_threads(options.threads)
-    settings = _settings(options.settings)
+    try:
+        settings = _settings(options.settings)
+    except ValueError:
+        parser.error(
+            f"--settings takes pairs such as 50:50,400:50, not {options.settings!r}"
+        )
 
     entries = load_manifest(options.data_dir)
     catalogue, query_set = catalogue_of_size(entries, options.size)
