@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import cvmatch
-from benchmarks.bench_cvmatch import catalogue_of
 from benchmarks.protocol import PHOTO_ROLE, load_manifest
-from benchmarks.scale import DEFAULT_DATA_DIR, catalogue_of_size
+from benchmarks.scale import catalogue_of_size
+from benchmarks.trace_misses import add_common_arguments, benchmark_index
 from cvmatch import tuning
 
 logger = logging.getLogger("cvmatch.benchmarks")
@@ -84,15 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated CANDIDATES:MAX_VERIFIED pairs",
     )
     parser.add_argument("--index", type=Path, help="index file to save or load")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="cores, as run_all's --threads"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="the shared data set (CVMATCH_DATA)",
-    )
+    add_common_arguments(parser)
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     limit_threads(options.threads)
@@ -103,15 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             f"--settings takes pairs such as 50:50,400:50, not {options.settings!r}"
         )
 
-    entries = load_manifest(options.data_dir)
-    catalogue, query_set = catalogue_of_size(entries, options.size)
     if options.index and options.index.exists():
         index = cvmatch.load_index(options.index)
+        _, query_set = catalogue_of_size(load_manifest(options.data_dir), options.size)
     else:
-        # The order in which protocol.evaluate gives the covers to a method's build.
-        shuffled = random.Random(0).sample(list(catalogue), len(catalogue))
-        index = cvmatch.CoverIndex.build(
-            catalogue_of(shuffled), preset="orb", n_jobs=options.threads
+        index, query_set = benchmark_index(
+            options.data_dir, options.size, "orb", options.threads
         )
         if options.index:
             cvmatch.save_index(index, options.index)

@@ -45,6 +45,37 @@ from cvmatch.verification import verify
 logger = logging.getLogger("cvmatch.benchmarks")
 
 
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every script here that builds cvmatch's benchmark index."""
+    parser.add_argument(
+        "--threads", type=int, default=1, help="cores, as run_all's --threads"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="the shared data set (CVMATCH_DATA)",
+    )
+
+
+def benchmark_index(data_dir: Path, size: int, preset: str, threads: int):
+    """The index that ``run_all`` and ``scale`` measure at ``size``, and its queries.
+
+    Same catalogue, same cover order (that of ``protocol.evaluate``) and same seed,
+    so the same vocabulary and the same answers.
+    """
+    catalogue, query_set = catalogue_of_size(load_manifest(data_dir), size)
+    shuffled = random.Random(0).sample(list(catalogue), len(catalogue))
+    started = time.perf_counter()
+    index = cvmatch.CoverIndex.build(
+        catalogue_of(shuffled), preset=preset, n_jobs=threads
+    )
+    logger.info(
+        "built %d covers in %.0f s", len(index.covers), time.perf_counter() - started
+    )
+    return index, query_set
+
+
 def trace(index: cvmatch.CoverIndex, photo: Path, book_id: str) -> dict:
     """Where the right book's best cover stands for ``photo``, and why it was missed.
 
@@ -94,29 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=int, default=1702, help="catalogue covers")
     parser.add_argument("--preset", default="orb", choices=["orb", "rootsift"])
-    parser.add_argument(
-        "--threads", type=int, default=1, help="cores, as run_all's --threads"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="the shared data set (CVMATCH_DATA)",
-    )
+    add_common_arguments(parser)
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     limit_threads(options.threads)
 
-    entries = load_manifest(options.data_dir)
-    catalogue, query_set = catalogue_of_size(entries, options.size)
-    # The order in which protocol.evaluate gives the covers to a method's build.
-    shuffled = random.Random(0).sample(list(catalogue), len(catalogue))
-    started = time.perf_counter()
-    index = cvmatch.CoverIndex.build(
-        catalogue_of(shuffled), preset=options.preset, n_jobs=options.threads
-    )
-    logger.info(
-        "built %d covers in %.0f s", len(index.covers), time.perf_counter() - started
+    index, query_set = benchmark_index(
+        options.data_dir, options.size, options.preset, options.threads
     )
 
     photos = [entry for entry in query_set if entry.role == PHOTO_ROLE]
