@@ -20,8 +20,10 @@ The memory figure is then the growth over loading the file.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
+import random
 import tempfile
 import time
 from collections import defaultdict
@@ -37,6 +39,9 @@ from benchmarks.protocol import (
     load_manifest,
     queries,
 )
+from benchmarks.scale import catalogue_of_size
+
+logger = logging.getLogger("cvmatch.benchmarks")
 
 DEFAULT_DATA = Path(
     os.environ.get(
@@ -103,6 +108,37 @@ class CvmatchMethod:
             path = Path(folder) / "index.cvmatch"
             cvmatch.save_index(self.index, path)
             return path.stat().st_size
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the scripts that build :func:`benchmark_index`."""
+    parser.add_argument(
+        "--threads", type=int, default=1, help="cores, as run_all's --threads"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="the shared data set (CVMATCH_DATA)",
+    )
+
+
+def benchmark_index(data_dir: Path, size: int, preset: str, threads: int):
+    """The index that ``run_all`` and ``scale`` measure at ``size``, and its queries.
+
+    Same catalogue, same cover order (that of ``protocol.evaluate``) and same seed,
+    so the same vocabulary and the same answers.
+    """
+    catalogue, query_set = catalogue_of_size(load_manifest(data_dir), size)
+    shuffled = random.Random(0).sample(list(catalogue), len(catalogue))
+    started = time.perf_counter()
+    index = cvmatch.CoverIndex.build(
+        catalogue_of(shuffled), preset=preset, n_jobs=threads
+    )
+    logger.info(
+        "built %d covers in %.0f s", len(index.covers), time.perf_counter() - started
+    )
+    return index, query_set
 
 
 def _photos_without_their_book(index, catalogue, photos):

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import cvmatch
+from benchmarks.bench_cvmatch import add_common_arguments, benchmark_index
 from benchmarks.protocol import PHOTO_ROLE, load_manifest
 from benchmarks.scale import catalogue_of_size
-from benchmarks.trace_misses import add_common_arguments, benchmark_index
 from cvmatch import tuning
 
 logger = logging.getLogger("cvmatch.benchmarks")
@@ -58,8 +58,6 @@ def measure(index, query_set, shortlist: int, verified: int) -> dict:
     times.sort()
     photos = sum(entry.role == PHOTO_ROLE for entry in query_set)
     return {
-        "shortlist": shortlist,
-        "verified": verified,
         "right": right,
         "photos": photos,
         "wrong": wrong,

@@ -26,17 +26,14 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import random
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 import cvmatch
-from benchmarks.bench_cvmatch import catalogue_of
-from benchmarks.protocol import PHOTO_ROLE, load_manifest
-from benchmarks.scale import DEFAULT_DATA_DIR, catalogue_of_size
+from benchmarks.bench_cvmatch import add_common_arguments, benchmark_index
+from benchmarks.protocol import PHOTO_ROLE
 from cvmatch import tuning
 from cvmatch.features import extract_features, matching_descriptors
 from cvmatch.images import load_image
@@ -45,39 +42,9 @@ from cvmatch.verification import verify
 logger = logging.getLogger("cvmatch.benchmarks")
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of every script here that builds cvmatch's benchmark index."""
-    parser.add_argument(
-        "--threads", type=int, default=1, help="cores, as run_all's --threads"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="the shared data set (CVMATCH_DATA)",
-    )
-
-
-def benchmark_index(data_dir: Path, size: int, preset: str, threads: int):
-    """The index that ``run_all`` and ``scale`` measure at ``size``, and its queries.
-
-    Same catalogue, same cover order (that of ``protocol.evaluate``) and same seed,
-    so the same vocabulary and the same answers.
-    """
-    catalogue, query_set = catalogue_of_size(load_manifest(data_dir), size)
-    shuffled = random.Random(0).sample(list(catalogue), len(catalogue))
-    started = time.perf_counter()
-    index = cvmatch.CoverIndex.build(
-        catalogue_of(shuffled), preset=preset, n_jobs=threads
-    )
-    logger.info(
-        "built %d covers in %.0f s", len(index.covers), time.perf_counter() - started
-    )
-    return index, query_set
-
-
-def trace(index: cvmatch.CoverIndex, photo: Path, book_id: str) -> dict:
-    """Where the right book's best cover stands for ``photo``, and why it was missed.
+def trace(index: cvmatch.CoverIndex, photo: Path, book_id: str, result) -> dict:
+    """Where the right book's best cover stands for ``photo``, and why ``result``,
+    cvmatch's answer for it, missed that book.
 
     Returns
     -------
@@ -86,7 +53,6 @@ def trace(index: cvmatch.CoverIndex, photo: Path, book_id: str) -> dict:
         right book's best-ranked cover), ``inliers`` (the most any of its covers gives
         when verified directly) and ``cause``.
     """
-    result = index.match(photo, top=5)
     if result.matched:
         outcome = f"named {result.book.id!r}"
     else:
@@ -140,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         result = index.match(entry.path, top=0)
         if result.matched and result.book.id == entry.object_id:
             continue
-        found = trace(index, entry.path, entry.object_id)
+        found = trace(index, entry.path, entry.object_id, result)
         causes[found["cause"]] += 1
         name = entry.path.relative_to(options.data_dir)
         print(

@@ -517,8 +517,7 @@ class CoverIndex:
             best.inliers,
             best.corners,
             others[:top],
-            "",
-            best.cover,
+            cover=best.cover,
         )
 
 

@@ -43,6 +43,9 @@ from .vocabulary import Vocabulary
 FORMAT_NAME = "cvmatch-index"
 FORMAT_VERSION = 1
 
+#: What every message about a damaged index tells the user to do.
+_REBUILD = "rebuild it with 'cvmatch build'"
+
 #: The first bytes of every file that :func:`numpy.savez` writes (a ZIP local header).
 _ZIP_SIGNATURE = b"PK\x03\x04"
 
@@ -222,12 +225,12 @@ def load_index(path) -> CoverIndex:
     except MemoryError as error:
         raise IndexFormatError(
             f"{path}: an array in the index declares more data than fits in memory "
-            f"({_short(error)}); if it is damaged, rebuild it with 'cvmatch build'"
+            f"({_short(error)}); if it is damaged, {_REBUILD}"
         ) from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
         raise IndexFormatError(
             f"{path}: not a cvmatch index, or a damaged one ({_short(error)}); "
-            "rebuild it with 'cvmatch build'"
+            f"{_REBUILD}"
         ) from None
     try:
         return _from_arrays(arrays)
@@ -235,7 +238,7 @@ def load_index(path) -> CoverIndex:
         raise IndexFormatError(f"{path}: {error}") from None
     except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as error:
         raise IndexFormatError(
-            f"{path}: damaged index ({_short(error)}); rebuild it with 'cvmatch build'"
+            f"{path}: damaged index ({_short(error)}); {_REBUILD}"
         ) from None
 
 
@@ -257,7 +260,7 @@ def _from_arrays(arrays: dict) -> CoverIndex:
     if metadata.get("preset") not in PRESETS:
         raise IndexFormatError(
             f"unknown feature preset {metadata.get('preset')!r}; the index is damaged "
-            "or from another cvmatch version; rebuild it with 'cvmatch build'"
+            f"or from another cvmatch version; {_REBUILD}"
         )
     preset = get_preset(metadata["preset"])
     vocabulary = Vocabulary.from_arrays(
@@ -287,9 +290,7 @@ def _from_arrays(arrays: dict) -> CoverIndex:
         or words.shape != (total,)
         or (total and (words.min() < 0 or words.max() >= vocabulary.n_words))
     ):
-        raise IndexFormatError(
-            "damaged index (cover arrays disagree); rebuild it with 'cvmatch build'"
-        )
+        raise IndexFormatError(f"damaged index (cover arrays disagree); {_REBUILD}")
     # A NaN keypoint would not fail here but silently turn every match into none.
     # A sum is NaN or infinite when any term is, and needs no array of flags.
     if not np.isfinite(keypoints.sum(dtype=np.float64)) or (
@@ -298,7 +299,7 @@ def _from_arrays(arrays: dict) -> CoverIndex:
     ):
         raise IndexFormatError(
             "damaged index (cover keypoints or descriptors that are not numbers); "
-            "rebuild it with 'cvmatch build'"
+            f"{_REBUILD}"
         )
 
     index = CoverIndex(preset.name, vocabulary)
@@ -313,8 +314,7 @@ def _from_arrays(arrays: dict) -> CoverIndex:
     for number, record in enumerate(covers):
         if record["book_id"] not in index.books:
             raise IndexFormatError(
-                "damaged index (a cover names an unknown book); rebuild it with "
-                "'cvmatch build'"
+                f"damaged index (a cover names an unknown book); {_REBUILD}"
             )
         start, end = offsets[number], offsets[number + 1]
         features = Features(
@@ -349,6 +349,5 @@ def _check_vocabulary(vocabulary: Vocabulary, preset) -> None:
         or not np.all(np.isfinite(top))
     ):
         raise IndexFormatError(
-            "damaged index (vocabulary arrays disagree); rebuild it with "
-            "'cvmatch build'"
+            f"damaged index (vocabulary arrays disagree); {_REBUILD}"
         )
